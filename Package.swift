@@ -1,0 +1,44 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// The engine is split along the data flow (see docs/ARCHITECTURE in README):
+// Core (tensors, kernels, BLAS) ← IO (checkpoint formats) ← Models ← KV ← Runtime ← CLI.
+// On Linux matrix products go through OpenBLAS (found with pkg-config); on
+// Apple platforms through Accelerate, picked at compile time in FoveaCore/BLAS.swift.
+let blasDependency: [Target.Dependency] = [
+    .target(name: "CBLAS", condition: .when(platforms: [.linux]))
+]
+
+let package = Package(
+    name: "Fovea",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Fovea", targets: ["FoveaCore", "FoveaIO", "FoveaModels", "FoveaKV", "FoveaRuntime"]),
+        .executable(name: "fovea", targets: ["fovea"]),
+        .executable(name: "fovea-bench", targets: ["fovea-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "FoveaCore", dependencies: blasDependency),
+        .target(name: "FoveaIO", dependencies: ["FoveaCore"]),
+        .target(name: "FoveaKV", dependencies: ["FoveaCore"]),
+        .target(name: "FoveaModels", dependencies: ["FoveaCore", "FoveaIO", "FoveaKV"]),
+        .target(name: "FoveaRuntime", dependencies: ["FoveaCore", "FoveaIO", "FoveaModels", "FoveaKV"]),
+        .executableTarget(
+            name: "fovea",
+            dependencies: ["FoveaRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "fovea-bench", dependencies: ["FoveaRuntime"]),
+        .testTarget(name: "FoveaCoreTests", dependencies: ["FoveaCore"]),
+        .testTarget(name: "FoveaIOTests", dependencies: ["FoveaIO"]),
+        .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaRuntime"]),
+        .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime"]),
+    ]
+)

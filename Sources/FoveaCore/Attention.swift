@@ -1,0 +1,185 @@
+/// Which keys each query may see.
+public enum AttentionMask: Sendable, Equatable {
+    /// Every query sees every key (vision encoders).
+    case bidirectional
+    /// Query i sits at key index `queryOffset + i` and sees keys 0…queryOffset+i;
+    /// with `window`, only the last `window` of those (Mistral's sliding window).
+    case causal(queryOffset: Int, window: Int? = nil)
+}
+
+/// Sizes and strides of one attention call. Q, K, V and the output are row-major
+/// [rows, heads·headDim]-style buffers; strides are in floats between consecutive rows,
+/// so a head is the column block [h·headDim, (h+1)·headDim) of each row.
+public struct AttentionGeometry: Sendable {
+    public var queries: Int
+    public var keys: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var queryStride: Int
+    public var keyStride: Int
+    public var valueStride: Int
+    public var outputStride: Int
+
+    public init(queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int,
+                queryStride: Int? = nil, keyStride: Int? = nil, valueStride: Int? = nil, outputStride: Int? = nil) {
+        precondition(heads % kvHeads == 0, "heads (\(heads)) must be a multiple of kvHeads (\(kvHeads))")
+        self.queries = queries
+        self.keys = keys
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.queryStride = queryStride ?? heads * headDim
+        self.keyStride = keyStride ?? kvHeads * headDim
+        self.valueStride = valueStride ?? kvHeads * headDim
+        self.outputStride = outputStride ?? heads * headDim
+    }
+}
+
+/// What a caller wants back besides the attention output. Methods read these
+/// (HiRED: the CLS row; A-VL, FastV: the last row; H2O: column sums).
+public struct AttentionRequest: Sendable, Equatable {
+    /// Query rows whose probabilities to hand back.
+    public var rows: [Int]
+    /// Whether to hand back, per head, the sum over all queries of each key's probability.
+    public var columnSums: Bool
+
+    public init(rows: [Int] = [], columnSums: Bool = false) {
+        self.rows = rows
+        self.columnSums = columnSums
+    }
+
+    public static let none = AttentionRequest()
+    public var isEmpty: Bool { rows.isEmpty && !columnSums }
+}
+
+public struct AttentionReadout: Sendable {
+    /// [requested row, head, key] probabilities; masked keys read 0.
+    public var rowProbabilities: [Float]
+    /// [head, key]: Σ over queries of P[query, key]; empty unless requested.
+    public var columnSums: [Float]
+    public let heads: Int
+    public let keys: Int
+
+    /// Probabilities of the `n`-th requested row, head `h`.
+    public func row(_ n: Int, head h: Int) -> ArraySlice<Float> {
+        let start = (n * heads + h) * keys
+        return rowProbabilities[start..<(start + keys)]
+    }
+
+    /// Head-mean probabilities of the `n`-th requested row.
+    public func headMean(row n: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: keys)
+        for h in 0..<heads {
+            let base = (n * heads + h) * keys
+            for j in 0..<keys { out[j] += rowProbabilities[base + j] }
+        }
+        let inv = 1 / Float(heads)
+        for j in 0..<keys { out[j] *= inv }
+        return out
+    }
+}
+
+extension Kernels {
+    /// Scaled dot-product attention, multi-head or grouped-query (query head h reads
+    /// KV head h / (heads / kvHeads)).
+    ///
+    /// Queries are processed in blocks of `blockRows`: for each head and block, the score
+    /// block Q·Kᵀ is one BLAS product into a scratch of blockRows × keys floats, softmaxed
+    /// in place and multiplied by V. The full [queries × keys] matrix never exists; the
+    /// requested rows and column sums are read off each block as it passes.
+    /// Under a causal mask a block only multiplies the keys its last row can see.
+    @discardableResult
+    public static func attention(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>,
+        geometry g: AttentionGeometry, mask: AttentionMask, scale: Float,
+        request: AttentionRequest = .none,
+        blockRows: Int = 128,
+        scratch reusable: ScratchProvider? = nil
+    ) -> AttentionReadout {
+        let hd = g.headDim
+        let group = g.heads / g.kvHeads
+        let block = max(1, min(blockRows, g.queries))
+        var rowProbs = [Float](repeating: 0, count: request.rows.count * g.heads * g.keys)
+        var colSums = [Float](repeating: 0, count: request.columnSums ? g.heads * g.keys : 0)
+        let owned: UnsafeMutablePointer<Float>? = reusable == nil ? .allocate(capacity: max(1, block * g.keys)) : nil
+        defer { owned?.deallocate() }
+        let scratch = owned ?? reusable!.buffer(block * g.keys)
+
+        let offset: Int, window: Int?
+        switch mask {
+        case .bidirectional: offset = 0; window = nil
+        case .causal(let o, let w): offset = o; window = w
+        }
+        let causal = mask != .bidirectional
+
+        rowProbs.withUnsafeMutableBufferPointer { rowOut in
+            colSums.withUnsafeMutableBufferPointer { colOut in
+                for h in 0..<g.heads {
+                    let kvh = h / group
+                    let qh = q + h * hd, kh = k + kvh * hd, vh = v + kvh * hd, oh = output + h * hd
+                    var q0 = 0
+                    while q0 < g.queries {
+                        let nb = min(block, g.queries - q0)
+                        // Key range [k0, k1) any row of this block can see.
+                        var k0 = 0, k1 = g.keys
+                        if causal {
+                            k1 = min(g.keys, offset + q0 + nb)
+                            if let window { k0 = max(0, offset + q0 - window + 1) }
+                        }
+                        let span = k1 - k0
+                        if span <= 0 {
+                            for r in 0..<nb { (oh + (q0 + r) * g.outputStride).update(repeating: 0, count: hd) }
+                            q0 += nb
+                            continue
+                        }
+                        BLAS.gemm(transB: true, m: nb, n: span, k: hd, alpha: scale,
+                                  a: qh + q0 * g.queryStride, lda: g.queryStride,
+                                  b: kh + k0 * g.keyStride, ldb: g.keyStride,
+                                  c: scratch, ldc: span)
+                        Parallel.forEachChunk(nb, grain: max(1, 4096 / span)) { rows in
+                            for r in rows {
+                                let row = scratch + r * span
+                                if causal {
+                                    let last = offset + q0 + r          // last visible key index
+                                    let lo = last + 1 - k0
+                                    if lo < span { for j in max(lo, 0)..<span { row[j] = -.infinity } }
+                                    if let window {
+                                        let first = last - window + 1 - k0
+                                        if first > 0 { for j in 0..<min(first, span) { row[j] = -.infinity } }
+                                    }
+                                }
+                                softmaxRow(row, count: span)
+                            }
+                        }
+                        if request.columnSums {
+                            let col = colOut.baseAddress! + h * g.keys + k0
+                            Parallel.forEachChunk(span, grain: max(1, 8192 / nb)) { cols in
+                                for r in 0..<nb {
+                                    let row = scratch + r * span
+                                    for j in cols { col[j] += row[j] }
+                                }
+                            }
+                        }
+                        for (n, qi) in request.rows.enumerated() where qi >= q0 && qi < q0 + nb {
+                            let dst = rowOut.baseAddress! + (n * g.heads + h) * g.keys + k0
+                            dst.update(from: scratch + (qi - q0) * span, count: span)
+                        }
+                        BLAS.gemm(m: nb, n: hd, k: span,
+                                  a: scratch, lda: span,
+                                  b: vh + k0 * g.valueStride, ldb: g.valueStride,
+                                  c: oh + q0 * g.outputStride, ldc: g.outputStride)
+                        q0 += nb
+                    }
+                }
+            }
+        }
+        return AttentionReadout(rowProbabilities: rowProbs, columnSums: colSums, heads: g.heads, keys: g.keys)
+    }
+}
+
+/// Something that lends a float buffer of at least the asked size (reused between calls).
+public protocol ScratchProvider: AnyObject {
+    func buffer(_ count: Int) -> UnsafeMutablePointer<Float>
+}

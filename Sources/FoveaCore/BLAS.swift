@@ -1,0 +1,46 @@
+#if canImport(Accelerate)
+import Accelerate
+#else
+import CBLAS
+#endif
+
+/// The one door to the system BLAS (OpenBLAS on Linux, Accelerate on Apple).
+/// Every matrix product in Fovea goes through `gemm`, row-major.
+public enum BLAS {
+    /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major.
+    /// `op(A)` is m×k (A stored k×m when `transA`), `op(B)` is k×n (B stored n×k when `transB`).
+    @inline(__always)
+    public static func gemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        #if canImport(Accelerate)
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        #else
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+        #endif
+    }
+
+    /// Threads the BLAS library uses for one product (OpenBLAS only; Accelerate picks its own).
+    public static var threads: Int {
+        #if canImport(Accelerate)
+        return 1
+        #else
+        return Int(openblas_get_num_threads())
+        #endif
+    }
+
+    public static func setThreads(_ n: Int) {
+        #if !canImport(Accelerate)
+        openblas_set_num_threads(Int32(n))
+        #endif
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Everything that can go wrong reading a user's files. Each case names the file and,
+/// where there is one, the tensor or field, with what was expected and what was found.
+public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
+    case fileNotFound(path: String)
+    case unreadable(path: String, reason: String)
+    case truncated(path: String, expectedBytes: Int, actualBytes: Int)
+    case badHeader(path: String, reason: String)
+    case badJSON(path: String, reason: String)
+    case unknownDType(path: String, tensor: String, dtype: String)
+    case badTensorSpan(path: String, tensor: String, reason: String)
+    case overlappingTensors(path: String, first: String, second: String)
+    case missingTensor(name: String, searched: [String])
+    case shapeMismatch(tensor: String, expected: [Int], actual: [Int])
+    case unsupportedModel(path: String, field: String, value: String)
+    case invalidConfig(path: String, field: String, reason: String)
+    case invalidInput(reason: String)
+
+    public var errorDescription: String? {
+        switch self {
+        case .fileNotFound(let p): "\(p): file not found"
+        case .unreadable(let p, let r): "\(p): cannot read: \(r)"
+        case .truncated(let p, let e, let a): "\(p): file is truncated: needs at least \(e) bytes, has \(a)"
+        case .badHeader(let p, let r): "\(p): bad header: \(r)"
+        case .badJSON(let p, let r): "\(p): invalid JSON: \(r)"
+        case .unknownDType(let p, let t, let d): "\(p): tensor '\(t)' has unknown dtype '\(d)' (known: \(DTypeNames.all))"
+        case .badTensorSpan(let p, let t, let r): "\(p): tensor '\(t)': \(r)"
+        case .overlappingTensors(let p, let a, let b): "\(p): tensors '\(a)' and '\(b)' overlap in the data section"
+        case .missingTensor(let n, let s): "missing tensor '\(n)' (looked for: \(s.joined(separator: ", ")))"
+        case .shapeMismatch(let t, let e, let a): "tensor '\(t)': expected shape \(e), found \(a)"
+        case .unsupportedModel(let p, let f, let v): "\(p): unsupported \(f) '\(v)'"
+        case .invalidConfig(let p, let f, let r): "\(p): field '\(f)': \(r)"
+        case .invalidInput(let r): r
+        }
+    }
+}
+
+enum DTypeNames {
+    static let all = "F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL"
+}

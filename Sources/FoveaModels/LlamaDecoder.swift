@@ -1,0 +1,185 @@
+import FoveaCore
+import FoveaIO
+import FoveaKV
+
+// Port of transformers' LlamaForCausalLM / MistralForCausalLM (models/llama/modeling_llama.py,
+// models/mistral/modeling_mistral.py, v5.23.0): RMSNorm, rotate-half RoPE, grouped-query
+// attention, SwiGLU MLP. Mistral differs only in defaults and the sliding-window mask.
+
+// MARK: Language
+
+struct DecoderLayer: Sendable {
+    let inputNorm: RMSNorm         // key: input_layernorm
+    let wq: Linear                 // key: self_attn.q_proj
+    let wk: Linear                 // key: self_attn.k_proj
+    let wv: Linear                 // key: self_attn.v_proj
+    let wo: Linear                 // key: self_attn.o_proj
+    let postNorm: RMSNorm          // key: post_attention_layernorm
+    let w1: Linear                 // key: mlp.gate_proj
+    let w3: Linear                 // key: mlp.up_proj
+    let w2: Linear                 // key: mlp.down_proj
+
+    init(_ s: WeightScope, _ c: TextConfiguration) throws {
+        let d = c.hiddenSize, qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim
+        inputNorm = try RMSNorm(s, "input_layernorm", dim: d, eps: c.rmsNormEps)
+        wq = try Linear(s, "self_attn.q_proj", inDim: d, outDim: qd, bias: c.attentionBias)
+        wk = try Linear(s, "self_attn.k_proj", inDim: d, outDim: kvd, bias: c.attentionBias)
+        wv = try Linear(s, "self_attn.v_proj", inDim: d, outDim: kvd, bias: c.attentionBias)
+        wo = try Linear(s, "self_attn.o_proj", inDim: qd, outDim: d, bias: c.attentionBias)
+        postNorm = try RMSNorm(s, "post_attention_layernorm", dim: d, eps: c.rmsNormEps)
+        w1 = try Linear(s, "mlp.gate_proj", inDim: d, outDim: c.intermediateSize, bias: c.mlpBias)
+        w3 = try Linear(s, "mlp.up_proj", inDim: d, outDim: c.intermediateSize, bias: c.mlpBias)
+        w2 = try Linear(s, "mlp.down_proj", inDim: c.intermediateSize, outDim: d, bias: c.mlpBias)
+    }
+
+    init(wq: Linear, wk: Linear, wv: Linear, wo: Linear, w1: Linear, w2: Linear, w3: Linear, inputNorm: RMSNorm, postNorm: RMSNorm) {
+        self.wq = wq; self.wk = wk; self.wv = wv; self.wo = wo
+        self.w1 = w1; self.w2 = w2; self.w3 = w3
+        self.inputNorm = inputNorm; self.postNorm = postNorm
+    }
+
+    var parameterCount: Int {
+        [wq, wk, wv, wo, w1, w2, w3].reduce(0) { $0 + $1.parameterCount } + inputNorm.gamma.count + postNorm.gamma.count
+    }
+}
+
+/// Which rows of the final hidden states become logits.
+public enum LogitsRows: Sendable {
+    case last
+    case all
+}
+
+/// Reusable buffers for one generation stream, so decode steps allocate nothing.
+public final class DecoderWorkspace: @unchecked Sendable {
+    let h = Scratch(), q = Scratch(), k = Scratch(), v = Scratch(), attn = Scratch()
+    let gate = Scratch(), up = Scratch(), scores = Scratch(), logits = Scratch()
+    var positions: [Int32] = []
+    public init() {}
+}
+
+/// Called after each layer's attention with what was requested of it (KV policies, FastV).
+public typealias AttentionObserver = (_ layer: Int, _ readout: AttentionReadout, _ cache: LayerCache) -> Void
+
+public struct LlamaDecoder: Sendable {
+    public let config: TextConfiguration
+    let embedTokens: Tensor        // key: embed_tokens.weight, [vocab, D]
+    let layers: [DecoderLayer]     // key: layers.N
+    let norm: RMSNorm              // key: norm
+    let lmHead: Tensor             // key: lm_head.weight, [vocab, D] (embed_tokens when tied)
+    public let rope: RotaryEmbedding
+
+    public init(language s: WeightScope, head: WeightScope?, config c: TextConfiguration) throws {
+        config = c
+        embedTokens = try s.tensor("embed_tokens.weight", [c.vocabSize, c.hiddenSize])
+        layers = try (0..<c.layers).map { try DecoderLayer(s.scoped("layers.\($0)."), c) }
+        norm = try RMSNorm(s, "norm", dim: c.hiddenSize, eps: c.rmsNormEps)
+        if let head, head.contains("lm_head.weight") {
+            lmHead = try head.tensor("lm_head.weight", [c.vocabSize, c.hiddenSize])
+        } else if c.tieWordEmbeddings {
+            lmHead = embedTokens
+        } else {
+            throw FoveaError.missingTensor(name: "lm_head.weight",
+                                           searched: CheckpointScopes.lmHead.map { $0 + "lm_head.weight" } + ["(tie_word_embeddings is false)"])
+        }
+        rope = RotaryEmbedding(headDim: c.headDim, theta: c.ropeTheta, scalingFactor: c.ropeScaling)
+    }
+
+    init(config: TextConfiguration, embedTokens: Tensor, layers: [DecoderLayer], norm: RMSNorm, lmHead: Tensor) {
+        self.config = config
+        self.embedTokens = embedTokens
+        self.layers = layers
+        self.norm = norm
+        self.lmHead = lmHead
+        rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, scalingFactor: config.ropeScaling)
+    }
+
+    public var parameterCount: Int {
+        embedTokens.count + layers.reduce(0) { $0 + $1.parameterCount } + norm.gamma.count
+            + (lmHead.storage === embedTokens.storage ? 0 : lmHead.count)
+    }
+
+    public var layerCount: Int { layers.count }
+
+    /// Writes the embeddings of `tokens` into rows of `out` ([tokens.count, D]).
+    public func embed(_ tokens: [Int], into out: UnsafeMutablePointer<Float>) throws {
+        let d = config.hiddenSize
+        for (i, t) in tokens.enumerated() {
+            guard t >= 0 && t < config.vocabSize else {
+                throw FoveaError.invalidInput(reason: "token id \(t) at index \(i) is outside the vocabulary (0..<\(config.vocabSize))")
+            }
+            (out + i * d).update(from: embedTokens.data + t * d, count: d)
+        }
+    }
+
+    /// A cache sized for this decoder.
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, capacity: capacity)
+    }
+
+    /// Runs `x` ([L, D] input embeddings, overwritten) through every layer, appending its keys
+    /// and values to `cache`, and returns logits [rows, vocab]. The logits live in the
+    /// workspace: they stay valid until the next call with the same workspace.
+    /// Positions continue from `cache.nextPosition`; `origins` labels each row for the cache.
+    public func forward(
+        _ x: Tensor, origins: [TokenOrigin], cache: KVCache, logits rowsWanted: LogitsRows,
+        workspace ws: DecoderWorkspace,
+        attentionRequest: AttentionRequest = .none, observer: AttentionObserver? = nil
+    ) throws -> Tensor {
+        let c = config
+        let L = x.shape[0], d = c.hiddenSize
+        let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim
+        guard origins.count == L else {
+            throw FoveaError.invalidInput(reason: "forward: \(L) rows but \(origins.count) origins")
+        }
+        let span: Range<Int>
+        switch cache.reserve(rows: L) {
+        case .success(let r): span = r
+        case .failure(let e): throw FoveaError.invalidInput(reason: e.description)
+        }
+        ws.positions.removeAll(keepingCapacity: true)
+        ws.positions.append(contentsOf: span.map { Int32($0) })
+
+        let h = ws.h.buffer(L * d), q = ws.q.buffer(L * qd), k = ws.k.buffer(L * kvd), v = ws.v.buffer(L * kvd)
+        let attn = ws.attn.buffer(L * qd)
+        let gate = ws.gate.buffer(L * c.intermediateSize), up = ws.up.buffer(L * c.intermediateSize)
+        let scale = 1 / Float(c.headDim).squareRoot()
+
+        try ws.positions.withUnsafeBufferPointer { pos in
+            for (li, layer) in layers.enumerated() {
+                let lc = cache.layers[li]
+                // Attention: project, rotate, append to the cache, attend over everything cached.
+                layer.inputNorm(x.data, rows: L, into: h)
+                layer.wq(h, rows: L, into: q)
+                layer.wk(h, rows: L, into: k)
+                layer.wv(h, rows: L, into: v)
+                rope.apply(q, rows: L, heads: c.heads, positions: pos.baseAddress!)
+                rope.apply(k, rows: L, heads: c.kvHeads, positions: pos.baseAddress!)
+                guard lc.free >= L else { throw FoveaError.invalidInput(reason: "KV cache layer \(li) is full") }
+                lc.append(keys: k, values: v, rows: L, positions: pos.baseAddress!, origins: origins[...])
+                let n = lc.count
+                let readout = Kernels.attention(
+                    q: q, k: lc.keys, v: lc.values, output: attn,
+                    geometry: AttentionGeometry(queries: L, keys: n, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim),
+                    mask: .causal(queryOffset: n - L, window: c.slidingWindow), scale: scale,
+                    request: attentionRequest, scratch: ws.scores)
+                if let observer, !attentionRequest.isEmpty { observer(li, readout, lc) }
+                layer.wo(attn, rows: L, into: h)
+                Kernels.add(h, into: x.data, count: L * d)
+                // SwiGLU MLP.
+                layer.postNorm(x.data, rows: L, into: h)
+                layer.w1(h, rows: L, into: gate)
+                layer.w3(h, rows: L, into: up)
+                Kernels.siluMul(gate, up, count: L * c.intermediateSize)
+                layer.w2(gate, rows: L, into: h)
+                Kernels.add(h, into: x.data, count: L * d)
+            }
+        }
+        let first = rowsWanted == .last ? L - 1 : 0
+        let n = L - first
+        let normed = ws.h.buffer(n * d)
+        norm(x.data + first * d, rows: n, into: normed)
+        let out = ws.logits.buffer(n * c.vocabSize)
+        Kernels.linear(normed, rows: n, inDim: d, weight: lmHead.data, bias: nil, outDim: c.vocabSize, into: out)
+        return Tensor(shape: [n, c.vocabSize], storage: TensorStorage(borrowing: out, count: n * c.vocabSize, owner: ws.logits))
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import FoveaCore
+import FoveaIO
+import FoveaKV
+import FoveaModels
+
+public struct GenerationRequest: Sendable {
+    /// Prompt token ids; image tokens once per image or already expanded.
+    public var tokens: [Int]
+    public var images: [ImageInput]
+    public var maxNewTokens: Int
+    public var sampling: SamplingParameters
+    /// Generation stops after emitting one of these (EOS).
+    public var stopTokens: Set<Int>
+
+    public init(tokens: [Int], images: [ImageInput] = [], maxNewTokens: Int = 32,
+                sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = []) {
+        self.tokens = tokens
+        self.images = images
+        self.maxNewTokens = maxNewTokens
+        self.sampling = sampling
+        self.stopTokens = stopTokens
+    }
+}
+
+public struct GenerationResult: Sendable {
+    public var tokens: [Int]
+    public var statistics: RunStatistics
+    /// Logits of the last prompt position [vocab].
+    public var firstLogits: [Float]
+}
+
+/// image → vision → projector → merge → prefill → decode, for one model.
+/// Holds the workspace and cache between calls, so one `Generator` serves one stream at a time.
+public final class Generator: @unchecked Sendable {
+    public let model: VisionLanguageModel
+    let workspace = DecoderWorkspace()
+    public private(set) var cache: KVCache?
+
+    public init(model: VisionLanguageModel) {
+        self.model = model
+    }
+
+    /// Runs the full pipeline and calls `onToken` with each new token as it is chosen
+    /// (return false to stop early).
+    public func generate(_ request: GenerationRequest, onToken: (Int) -> Bool = { _ in true }) throws -> GenerationResult {
+        guard request.maxNewTokens >= 0 else { throw FoveaError.invalidInput(reason: "max new tokens must be ≥ 0") }
+        var stats = RunStatistics()
+        let t0 = now()
+        let encoded = try request.images.map { try model.encode($0) }
+        stats.visionSeconds = now() - t0
+        stats.visualTokensIn = encoded.reduce(0) { $0 + $1.features.shape[0] }
+        stats.visualTokensOut = stats.visualTokensIn
+
+        let t1 = now()
+        let (x, origins) = try model.embed(tokens: request.tokens, images: encoded)
+        stats.promptTokens = x.shape[0]
+        let capacity = x.shape[0] + request.maxNewTokens
+        let cache: KVCache
+        if let existing = self.cache, existing.capacity >= capacity {
+            existing.reset()
+            cache = existing
+        } else {
+            cache = model.decoder.makeCache(capacity: capacity)
+            self.cache = cache
+        }
+        let logits = try model.decoder.forward(x, origins: origins, cache: cache, logits: .last, workspace: workspace)
+        stats.prefillSeconds = now() - t1
+        let firstLogits = logits.toArray()
+
+        var sampler = Sampler(request.sampling)
+        var out: [Int] = []
+        let d = model.config.text.hiddenSize
+        let step = Tensor(zeros: [1, d])
+        var current = logits
+        let t2 = now()
+        while out.count < request.maxNewTokens {
+            let next = sampler.sample(current.data, count: model.config.text.vocabSize)
+            out.append(next)
+            if !onToken(next) || request.stopTokens.contains(next) || out.count == request.maxNewTokens { break }
+            try model.decoder.embed([next], into: step.data)
+            current = try model.decoder.forward(step, origins: [.textAfter], cache: cache, logits: .last, workspace: workspace)
+        }
+        stats.decodeSeconds = now() - t2
+        stats.generatedTokens = out.count
+        stats.kvBytesAllocated = cache.bytesAllocated
+        stats.kvBytesUsed = cache.bytesUsed
+        stats.peakResidentBytes = ProcessMemory.peakResidentBytes()
+        return GenerationResult(tokens: out, statistics: stats, firstLogits: firstLogits)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+
+/// The numbers every run reports (methods.md §4), filled by the stages as they run.
+public struct RunStatistics: Sendable, Codable {
+    public var promptTokens = 0
+    public var visualTokensIn = 0
+    public var visualTokensOut = 0
+    public var generatedTokens = 0
+    public var visionSeconds = 0.0
+    public var prefillSeconds = 0.0
+    public var decodeSeconds = 0.0
+    public var kvBytesAllocated = 0
+    public var kvBytesUsed = 0
+    public var peakResidentBytes = 0
+
+    public init() {}
+
+    /// Time to first token: vision plus prefill.
+    public var timeToFirstToken: Double { visionSeconds + prefillSeconds }
+    public var decodeMillisecondsPerToken: Double {
+        generatedTokens > 1 ? decodeSeconds * 1000 / Double(generatedTokens - 1) : 0
+    }
+
+    public var summary: String {
+        let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1_048_576) }
+        return [
+            "prompt tokens: \(promptTokens) (visual in \(visualTokensIn), out \(visualTokensOut))",
+            String(format: "vision: %.3f s, prefill: %.3f s, time to first token: %.3f s", visionSeconds, prefillSeconds, timeToFirstToken),
+            String(format: "decode: %d tokens, %.2f ms/token", generatedTokens, decodeMillisecondsPerToken),
+            "KV cache: \(mb(kvBytesUsed)) used of \(mb(kvBytesAllocated)) allocated; peak RSS: \(mb(peakResidentBytes))",
+        ].joined(separator: "\n")
+    }
+}
+
+public enum ProcessMemory {
+    /// Peak resident set size of this process (VmHWM on Linux, ru_maxrss elsewhere).
+    public static func peakResidentBytes() -> Int {
+        #if os(Linux)
+        if let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+            for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+                let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+                return kb * 1024
+            }
+        }
+        return 0
+        #else
+        var usage = rusage()
+        getrusage(RUSAGE_SELF, &usage)
+        return Int(usage.ru_maxrss)
+        #endif
+    }
+}
+
+/// Monotonic seconds.
+@inline(__always)
+public func now() -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+}

@@ -1,0 +1,2 @@
+import FoveaRuntime
+print("bench")

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import FoveaCore
+import FoveaIO
+import FoveaModels
+import FoveaRuntime
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate from prompt token ids (and preprocessed pixels), streaming token ids.")
+
+    @Option(help: "Model folder (config.json + *.safetensors).")
+    var model: String
+
+    @Option(help: "Prompt token ids, comma-separated. The image token may appear once per image or already expanded.")
+    var tokens: String
+
+    @Option(help: "A safetensors file with 'pixel_values' [partitions, 3, S, S] and, for LLaVA-NeXT, 'image_sizes' [1, 2] (height, width).")
+    var pixels: String?
+
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
+    var maxTokens = 16
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass in (0, 1].")
+    var topP: Float = 1
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Print run statistics to stdout after the tokens (they always go to stderr).")
+    var stats = false
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+    }
+
+    func run() throws {
+        let ids = try tokens.split(separator: ",").map { s -> Int in
+            guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--tokens: '\(s)' is not an integer") }
+            return v
+        }
+        let m = try VisionLanguageModel(directory: model)
+        var images: [ImageInput] = []
+        if let pixels {
+            let f = try SafeTensorsFile(path: pixels)
+            guard f.tensors["pixel_values"] != nil else { throw FoveaError.missingTensor(name: "pixel_values", searched: [pixels]) }
+            var pv = try f.load("pixel_values")
+            if pv.rank == 5, pv.shape[0] == 1 { pv = pv.reshaped(Array(pv.shape.dropFirst())) }
+            if pv.rank == 3 { pv = pv.reshaped([1] + pv.shape) }
+            var (h, w) = (pv.shape.count == 4 ? pv.shape[2] : 0, pv.shape.count == 4 ? pv.shape[3] : 0)
+            if f.tensors["image_sizes"] != nil {
+                let s = try f.loadInts("image_sizes")
+                guard s.count == 2 else { throw FoveaError.shapeMismatch(tensor: "image_sizes", expected: [1, 2], actual: [s.count]) }
+                (h, w) = (s[0], s[1])
+            }
+            images.append(ImageInput(pixels: pv, originalHeight: h, originalWidth: w))
+        }
+        let sampling = try SamplingParameters(temperature: temperature, topP: topP, seed: seed)
+        let request = GenerationRequest(tokens: ids, images: images, maxNewTokens: maxTokens, sampling: sampling,
+                                        stopTokens: Set(m.config.text.eosTokenIds))
+        let result = try Generator(model: m).generate(request) { token in
+            print(token, terminator: " ")
+            fflush(nil)
+            return true
+        }
+        print()
+        FileHandle.standardError.write((result.statistics.summary + "\n").data(using: .utf8)!)
+        if stats { print(result.statistics.summary) }
+    }
+}
