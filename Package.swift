@@ -36,9 +36,11 @@ let package = Package(
             dependencies: ["FoveaRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "fovea-bench", dependencies: ["FoveaRuntime"]),
-        .testTarget(name: "FoveaCoreTests", dependencies: ["FoveaCore"]),
-        .testTarget(name: "FoveaIOTests", dependencies: ["FoveaIO"]),
-        .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaRuntime"]),
-        .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime"]),
+        // Fixture lookup and tolerance helpers shared by the test targets.
+        .target(name: "FoveaTestSupport", dependencies: ["FoveaCore", "FoveaIO"]),
+        .testTarget(name: "FoveaCoreTests", dependencies: ["FoveaCore", "FoveaTestSupport"]),
+        .testTarget(name: "FoveaIOTests", dependencies: ["FoveaIO", "FoveaTestSupport"]),
+        .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
+        .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime", "FoveaTestSupport"]),
     ]
 )

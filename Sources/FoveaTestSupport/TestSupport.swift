@@ -1,0 +1,76 @@
+import Foundation
+import FoveaCore
+import FoveaIO
+
+/// Finds committed fixtures from a test file's location.
+public enum Fixtures {
+    /// The repository's `Fixtures/` folder, found by walking up from `file`.
+    public static func root(_ file: String = #filePath) -> String {
+        var url = URL(fileURLWithPath: file).deletingLastPathComponent()
+        while url.path != "/" {
+            let candidate = url.appendingPathComponent("Fixtures")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("models").path) { return candidate.path }
+            url.deleteLastPathComponent()
+        }
+        return "Fixtures"
+    }
+
+    public static func model(_ name: String, _ file: String = #filePath) -> String {
+        root(file) + "/models/" + name
+    }
+
+    /// A fresh empty folder under the system temp directory.
+    public static func temporaryDirectory(_ tag: String = "fovea") -> String {
+        let path = NSTemporaryDirectory() + "\(tag)-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+/// Error measures used by parity tests.
+public enum Compare {
+    /// max |a − b| / max |b|: relative to the reference's scale, so near-zero entries
+    /// do not blow the measure up the way element-wise relative error would.
+    public static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "relativeError: \(a.count) vs \(b.count) elements")
+        var num: Float = 0, den: Float = 0
+        for i in a.indices {
+            num = max(num, abs(a[i] - b[i]))
+            den = max(den, abs(b[i]))
+        }
+        return den == 0 ? num : num / den
+    }
+
+    /// Normalised mean squared error Σ(a − b)² / Σb² (llama.cpp's test-backend-ops measure).
+    public static func nmse(_ a: [Float], _ b: [Float]) -> Double {
+        precondition(a.count == b.count, "nmse: \(a.count) vs \(b.count) elements")
+        var num = 0.0, den = 0.0
+        for i in a.indices {
+            num += Double(a[i] - b[i]) * Double(a[i] - b[i])
+            den += Double(b[i]) * Double(b[i])
+        }
+        return den == 0 ? num : num / den
+    }
+}
+
+/// Deterministic test data.
+public struct TestRandom {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    public mutating func next() -> Float {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(state >> 40) / Float(1 << 24) * 2 - 1
+    }
+    public mutating func array(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in next() * scale } }
+}
+
+/// Writes a safetensors file from raw header JSON and data bytes, for corrupt-file tests.
+public func writeSafetensors(_ path: String, header: String, data: [UInt8], declaredLength: UInt64? = nil, pad: Bool = true) {
+    var h = Array(header.utf8)
+    if pad { while h.count % 8 != 0 { h.append(0x20) } }
+    var bytes: [UInt8] = []
+    var n = declaredLength ?? UInt64(h.count)
+    for _ in 0..<8 { bytes.append(UInt8(n & 0xFF)); n >>= 8 }
+    bytes += h + data
+    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+}

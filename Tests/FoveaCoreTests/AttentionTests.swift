@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import FoveaCore
+import FoveaTestSupport
+
+/// The full attention matrix, computed the obvious way: P[h][i][j] and the output.
+func naiveAttention(q: [Float], k: [Float], v: [Float], L: Int, S: Int, heads: Int, kvHeads: Int, hd: Int,
+                    causalOffset: Int?, window: Int?) -> (out: [Float], probs: [[[Float]]]) {
+    let scale = 1 / Double(hd).squareRoot()
+    var out = [Float](repeating: 0, count: L * heads * hd)
+    var probs = Array(repeating: Array(repeating: [Float](repeating: 0, count: S), count: L), count: heads)
+    for h in 0..<heads {
+        let kvh = h / (heads / kvHeads)
+        for i in 0..<L {
+            var s = [Double](repeating: -.infinity, count: S)
+            for j in 0..<S {
+                if let off = causalOffset {
+                    if j > off + i { continue }
+                    if let window, j <= off + i - window { continue }
+                }
+                var dot = 0.0
+                for e in 0..<hd { dot += Double(q[i * heads * hd + h * hd + e]) * Double(k[j * kvHeads * hd + kvh * hd + e]) }
+                s[j] = dot * scale
+            }
+            let m = s.max()!
+            let e = s.map { $0 == -.infinity ? 0 : exp($0 - m) }
+            let z = e.reduce(0, +)
+            for j in 0..<S {
+                let p = e[j] / z
+                probs[h][i][j] = Float(p)
+                for d in 0..<hd { out[i * heads * hd + h * hd + d] += Float(p * Double(v[j * kvHeads * hd + kvh * hd + d])) }
+            }
+        }
+    }
+    return (out, probs)
+}
+
+@Suite("Attention kernel")
+struct AttentionTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var L: Int, S: Int, heads: Int, kvHeads: Int, hd: Int, causal: Bool, window: Int?, block: Int
+        var testDescription: String { "L\(L) S\(S) h\(heads)/\(kvHeads) d\(hd) causal=\(causal) window=\(window ?? 0) block=\(block)" }
+    }
+
+    static let cases: [Case] = [
+        Case(L: 17, S: 17, heads: 4, kvHeads: 4, hd: 8, causal: false, window: nil, block: 5),    // vision: bidirectional MHA
+        Case(L: 20, S: 20, heads: 6, kvHeads: 2, hd: 16, causal: true, window: nil, block: 7),    // prefill, GQA
+        Case(L: 3, S: 30, heads: 4, kvHeads: 1, hd: 8, causal: true, window: nil, block: 128),    // chunk after a cached prefix
+        Case(L: 1, S: 25, heads: 4, kvHeads: 2, hd: 8, causal: true, window: nil, block: 128),    // decode step
+        Case(L: 24, S: 24, heads: 2, kvHeads: 2, hd: 8, causal: true, window: 5, block: 6),       // sliding window
+    ]
+
+    @Test("output, requested rows and column sums match the full-matrix reference", arguments: cases)
+    func matchesReference(_ c: Case) {
+        var rng = TestRandom(seed: UInt64(c.L * 31 + c.S))
+        let q = rng.array(c.L * c.heads * c.hd, scale: 2)
+        let k = rng.array(c.S * c.kvHeads * c.hd, scale: 2)
+        let v = rng.array(c.S * c.kvHeads * c.hd)
+        var out = [Float](repeating: 0, count: c.L * c.heads * c.hd)
+        let offset = c.S - c.L
+        let rows = [0, c.L - 1]
+        let readout = Kernels.attention(
+            q: q, k: k, v: v, output: &out,
+            geometry: AttentionGeometry(queries: c.L, keys: c.S, heads: c.heads, kvHeads: c.kvHeads, headDim: c.hd),
+            mask: c.causal ? .causal(queryOffset: offset, window: c.window) : .bidirectional,
+            scale: 1 / Float(c.hd).squareRoot(), request: AttentionRequest(rows: rows, columnSums: true), blockRows: c.block)
+        let ref = naiveAttention(q: q, k: k, v: v, L: c.L, S: c.S, heads: c.heads, kvHeads: c.kvHeads, hd: c.hd,
+                                 causalOffset: c.causal ? offset : nil, window: c.window)
+        #expect(Compare.nmse(out, ref.out) < 1e-10)
+        for (n, i) in rows.enumerated() {
+            for h in 0..<c.heads {
+                #expect(Compare.relativeError(Array(readout.row(n, head: h)), ref.probs[h][i]) < 1e-5)
+            }
+        }
+        for h in 0..<c.heads {
+            let colRef = (0..<c.S).map { j in (0..<c.L).reduce(Float(0)) { $0 + ref.probs[h][$1][j] } }
+            #expect(Compare.relativeError(Array(readout.columnSums[(h * c.S)..<((h + 1) * c.S)]), colRef) < 1e-5)
+            // Each query row is a distribution, so the column sums add up to the number of queries.
+            #expect(abs(colRef.reduce(0, +) - Float(c.L)) < 1e-3)
+        }
+    }
+
+    @Test("head-mean of a requested row averages the heads")
+    func headMean() {
+        let r = AttentionReadout(rowProbabilities: [0.2, 0.8, 0.6, 0.4], columnSums: [], heads: 2, keys: 2)
+        #expect(r.headMean(row: 0) == [0.4, 0.6])
+    }
+}
