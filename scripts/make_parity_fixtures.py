@@ -223,6 +223,21 @@ def main():
     build("llava-full-tied", LlavaForConditionalGeneration, cfg, proc, (40, 30), torch.float16, "v5", False)
 
     token_counts()
+    manifest()
+
+
+def manifest():
+    import hashlib
+    lines = []
+    for dirpath, _, files in os.walk(ROOT):
+        for f in files:
+            if f == "MANIFEST.sha256":
+                continue
+            path = os.path.join(dirpath, f)
+            rel = "./" + os.path.relpath(path, ROOT)
+            lines.append(f"{hashlib.sha256(open(path, 'rb').read()).hexdigest()}  {rel}")
+    with open(os.path.join(ROOT, "MANIFEST.sha256"), "w") as out:
+        out.write("\n".join(sorted(lines, key=lambda l: l.split("  ")[1])) + "\n")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,19 @@ public enum BLAS {
         #endif
     }
 
+    /// y[m] = alpha · A[m×n] · x[n] + beta · y, A row-major with leading dimension `lda`.
+    /// One-row products (decode steps) go here: sgemm with m = 1 runs well below memory speed.
+    @inline(__always)
+    public static func gemv(m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                            x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
+        if m == 0 { return }
+        #if canImport(Accelerate)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
+        #else
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(m), blasint(n), alpha, a, blasint(lda), x, 1, beta, y, 1)
+        #endif
+    }
+
     /// Threads the BLAS library uses for one product (OpenBLAS only; Accelerate picks its own).
     public static var threads: Int {
         #if canImport(Accelerate)

@@ -12,7 +12,11 @@ public enum Kernels {
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outDim: Int,
         into y: UnsafeMutablePointer<Float>
     ) {
-        BLAS.gemm(transB: true, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: weight, ldb: inDim, c: y, ldc: outDim)
+        if rows == 1 {
+            BLAS.gemv(m: outDim, n: inDim, a: weight, lda: inDim, x: x, y: y)
+        } else {
+            BLAS.gemm(transB: true, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: weight, ldb: inDim, c: y, ldc: outDim)
+        }
         if let bias {
             Parallel.forEachChunk(rows, grain: max(1, 16_384 / max(outDim, 1))) { range in
                 for r in range {

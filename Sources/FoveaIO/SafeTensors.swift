@@ -205,6 +205,9 @@ public final class WeightStore: TensorSource, @unchecked Sendable {
         return out
     }
 
+    /// Elements over every tensor in the checkpoint.
+    public var parameterCount: Int { dtypeCounts.values.reduce(0, +) }
+
     public var totalBytes: Int { files.reduce(0) { $0 + $1.tensors.values.reduce(0) { $0 + $1.byteCount } } }
 }
 

@@ -1,2 +1,129 @@
+// fovea-bench: speed of the inference core on a model with TinyLLaVA's shapes
+// (CLIP ViT-L/14-336 + a 1.1B Llama: hidden 2048, 22 layers, 32 heads, 4 KV heads),
+// random weights generated in memory. Release build only:
+//
+//     swift run -c release fovea-bench [--runs N] [--decode N] [--json PATH]
+//
+// Reports medians of N runs (default 3) for: sgemm GFLOP/s (2048² square, the ceiling),
+// vision encode, prefill of 576 image + 40 text tokens with its achieved GFLOP/s, decode
+// ms/token, and peak RSS. Writes nothing but stdout (and --json if given).
+import Foundation
+import FoveaCore
+import FoveaIO
+import FoveaKV
+import FoveaModels
 import FoveaRuntime
-print("bench")
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+var runs = 3, decodeSteps = 32, jsonPath: String? = nil
+var args = CommandLine.arguments.dropFirst().makeIterator()
+while let a = args.next() {
+    switch a {
+    case "--runs": runs = Int(args.next() ?? "") ?? runs
+    case "--decode": decodeSteps = Int(args.next() ?? "") ?? decodeSteps
+    case "--json": jsonPath = args.next()
+    default:
+        FileHandle.standardError.write("usage: fovea-bench [--runs N] [--decode N] [--json PATH]\n".data(using: .utf8)!)
+        exit(2)
+    }
+}
+#if DEBUG
+print("warning: debug build; run with `swift run -c release fovea-bench` for real figures")
+#endif
+
+// MARK: sgemm ceiling
+let n = 2048
+var rng = SplitMix64(seed: 1)
+let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
+for i in 0..<(n * n) { a.data[i] = Float(rng.next() % 1000) / 1000; b.data[i] = Float(rng.next() % 1000) / 1000 }
+BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)   // warm-up
+var gemmTimes: [Double] = []
+for _ in 0..<max(runs, 3) {
+    let t = now()
+    BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+    gemmTimes.append(now() - t)
+}
+let sgemmGFLOPs = 2 * pow(Double(n), 3) / median(gemmTimes) / 1e9
+print(String(format: "sgemm %d³: %.1f GFLOP/s (BLAS threads %d, cores %d)", n, sgemmGFLOPs, BLAS.threads, Parallel.cores))
+
+// MARK: model
+let configJSON: [String: Any] = [
+    "model_type": "llava",
+    "vision_config": ["model_type": "clip_vision_model", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                      "num_attention_heads": 16, "image_size": 336, "patch_size": 14],
+    "text_config": ["model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
+                    "num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 32000],
+    "vision_feature_layer": -2, "image_token_index": 31999,
+]
+let t0 = now()
+let config = try ModelConfiguration(json: JSONConfig(path: "tinyllava-shape", keyPath: "", raw: configJSON))
+let model = try VisionLanguageModel(config: config, weights: RandomWeights(seed: 7), name: "tinyllava-shape (random)")
+print(String(format: "model built in %.1f s: %@", now() - t0,
+             model.parameterCounts.map { "\($0.0) \($0.1.formatted())" }.joined(separator: ", ")))
+
+let pixels = Tensor(zeros: [1, 3, 336, 336])
+for i in 0..<pixels.count { pixels.data[i] = Float(rng.next() % 2000) / 1000 - 1 }
+let image = ImageInput(pixels: pixels, originalHeight: 336, originalWidth: 336)
+let prompt = [1] + Array(repeating: 100, count: 5) + [31999] + (0..<34).map { 200 + $0 }   // 40 text tokens + image
+
+// MARK: timings
+var visionTimes: [Double] = [], prefillTimes: [Double] = [], decodeTimes: [Double] = []
+var promptLength = 0
+let workspace = DecoderWorkspace()
+for r in 0..<(runs + 1) {   // first run warms caches and page tables; not counted
+    let tv = now()
+    let encoded = try model.encode(image)
+    let vision = now() - tv
+    let (x, origins) = try model.embed(tokens: prompt, images: [encoded])
+    promptLength = x.shape[0]
+    let cache = model.decoder.makeCache(capacity: promptLength + decodeSteps)
+    let tp = now()
+    var logits = try model.decoder.forward(x, origins: origins, cache: cache, logits: .last, workspace: workspace)
+    let prefill = now() - tp
+    let step = Tensor(zeros: [1, config.text.hiddenSize])
+    let td = now()
+    for _ in 0..<decodeSteps {
+        let next = Sampler.argmax(logits.data, count: config.text.vocabSize)
+        try model.decoder.embed([next], into: step.data)
+        logits = try model.decoder.forward(step, origins: [.textAfter], cache: cache, logits: .last, workspace: workspace)
+    }
+    let decode = (now() - td) / Double(decodeSteps)
+    print(String(format: "run %d%@: vision %.3f s, prefill %.3f s (%d tokens), decode %.1f ms/token",
+                 r, r == 0 ? " (warm-up)" : "", vision, prefill, promptLength, decode * 1000))
+    if r > 0 { visionTimes.append(vision); prefillTimes.append(prefill); decodeTimes.append(decode) }
+}
+
+// Prefill FLOPs: every weight product once per token, causal attention (QKᵀ and PV over
+// on average L/2 keys), and the LM head for the last row only.
+let tc = config.text
+let L = Double(promptLength)
+let perTokenMatmul = Double(tc.hiddenSize * (tc.heads * tc.headDim) * 2 + tc.hiddenSize * (tc.kvHeads * tc.headDim) * 2
+    + 3 * tc.hiddenSize * tc.intermediateSize) * 2
+let attention = 2 * 2 * (L * (L + 1) / 2) * Double(tc.heads * tc.headDim)
+let prefillFLOPs = Double(tc.layers) * (perTokenMatmul * L + attention) + 2 * Double(tc.hiddenSize * tc.vocabSize)
+let prefillGFLOPs = prefillFLOPs / median(prefillTimes) / 1e9
+let rss = ProcessMemory.peakResidentBytes()
+
+print("")
+print("| figure | median of \(runs) |")
+print("|---|---|")
+print(String(format: "| vision encode (1 × 336², 23 of 24 layers) | %.3f s |", median(visionTimes)))
+print(String(format: "| prefill, %d tokens (576 image + %d text) | %.3f s (%.0f tok/s) |", promptLength, promptLength - 576,
+             median(prefillTimes), L / median(prefillTimes)))
+print(String(format: "| time to first token (vision + prefill) | %.3f s |", median(visionTimes) + median(prefillTimes)))
+print(String(format: "| decode | %.1f ms/token |", median(decodeTimes) * 1000))
+print(String(format: "| prefill achieved | %.0f GFLOP/s (%.0f%% of sgemm) |", prefillGFLOPs, 100 * prefillGFLOPs / sgemmGFLOPs))
+print(String(format: "| sgemm 2048³, same run | %.0f GFLOP/s |", sgemmGFLOPs))
+print(String(format: "| peak RSS | %.2f GB |", Double(rss) / 1e9))
+
+if let jsonPath {
+    let out: [String: Double] = [
+        "sgemm_gflops": sgemmGFLOPs, "vision_s": median(visionTimes), "prefill_s": median(prefillTimes),
+        "decode_ms_per_token": median(decodeTimes) * 1000, "prefill_gflops": prefillGFLOPs, "peak_rss_bytes": Double(rss),
+    ]
+    try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys, .prettyPrinted]).write(to: URL(fileURLWithPath: jsonPath))
+}

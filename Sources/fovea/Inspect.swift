@@ -4,6 +4,7 @@ import FoveaCore
 import FoveaIO
 import FoveaKV
 import FoveaModels
+import FoveaRuntime
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,45 +22,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let m = try VisionLanguageModel(directory: model)
-        print(describe(m, context: context))
+        print(ModelReport.describe(m, context: context))
     }
 }
 
-func describe(_ m: VisionLanguageModel, context: Int) -> String {
-    let c = m.config
-    let t = c.text
-    var lines: [String] = []
-    let mb = { (b: Int) in String(format: "%.2f MB", Double(b) / 1_048_576) }
-    lines.append("model: \(m.directory)")
-    lines.append("architecture: \(c.kind.rawValue)")
-    if let v = c.vision {
-        lines.append("vision: CLIP ViT, \(v.layers) layers, hidden \(v.hiddenSize), \(v.heads) heads, MLP \(v.intermediateSize), "
-            + "\(v.imageSize) px / patch \(v.patchSize) → \(v.patches) patches + CLS, \(v.activation.rawValue)")
-        lines.append("vision features: hidden states \(c.visionFeatureLayers), strategy '\(c.featureStrategy.rawValue)' → "
-            + "\(m.tokensPerPartition) tokens per partition")
-        lines.append("projector: \(c.visionFeatureWidth) → \(t.hiddenSize) → \(t.hiddenSize), \(c.projectorActivation.rawValue)")
-        if c.kind == .llavaNext {
-            lines.append("anyres pinpoints (h×w): " + c.gridPinpoints.map { "\($0[0])×\($0[1])" }.joined(separator: ", "))
-        }
-        lines.append("image token id: \(c.imageTokenId)")
-    }
-    lines.append("language: \(t.modelType), \(t.layers) layers, hidden \(t.hiddenSize), \(t.heads) heads / \(t.kvHeads) KV heads, "
-        + "head dim \(t.headDim), MLP \(t.intermediateSize), vocab \(t.vocabSize), rope θ \(t.ropeTheta)"
-        + (t.slidingWindow.map { ", sliding window \($0)" } ?? "") + (t.tieWordEmbeddings ? ", tied embeddings" : ""))
-    lines.append("parameters:")
-    var total = 0
-    for (name, n) in m.parameterCounts {
-        lines.append("  \(name): \(n.formatted())")
-        total += n
-    }
-    lines.append("  total: \(total.formatted())")
-    if let store = m.weights as? WeightStore {
-        let dtypes = store.dtypeCounts.sorted { $0.key.rawValue < $1.key.rawValue }
-            .map { "\($0.key.rawValue) \($0.value.formatted())" }.joined(separator: ", ")
-        lines.append("stored dtypes: \(dtypes) (\(mb(store.totalBytes)) on disk)")
-    }
-    lines.append("weights in memory (float32): \(mb(total * 4))")
-    let kv = KVCache.bytes(layers: t.layers, kvHeads: t.kvHeads, headDim: t.headDim, tokens: context)
-    lines.append("full KV cache for \(context) tokens (float32): \(mb(kv)) (\(mb(kv / context)) per token)")
-    return lines.joined(separator: "\n")
-}
