@@ -137,7 +137,7 @@ public struct LlamaDecoder: Sendable {
         case .failure(let e): throw FoveaError.invalidInput(reason: e.description)
         }
         ws.positions.removeAll(keepingCapacity: true)
-        ws.positions.append(contentsOf: span.map { Int32($0) })
+        for p in span { ws.positions.append(Int32(p)) }
 
         let h = ws.h.buffer(L * d), q = ws.q.buffer(L * qd), k = ws.k.buffer(L * kvd), v = ws.v.buffer(L * kvd)
         let attn = ws.attn.buffer(L * qd)
