@@ -1,0 +1,237 @@
+import Foundation
+
+/// Byte-level BPE (GPT-2 family: SmolLM2, Qwen2), as Hugging Face `tokenizers` implements it
+/// (tokenizers/src/pre_tokenizers/byte_level.rs, models/bpe/model.rs).
+///
+/// Encoding: added/special tokens are cut out first; each remaining span is pre-tokenized
+/// (optionally split into single digits, then the GPT-2 regex), every piece's UTF-8 bytes are
+/// mapped to printable characters, and adjacent symbols are merged lowest merge rank first.
+public final class ByteLevelBPETokenizer: @unchecked Sendable {
+    public let vocab: [String: Int]
+    public let idToToken: [String]
+    /// "left right" → rank (lower merges first).
+    let ranks: [Pair: Int]
+    public let addedTokens: [AddedToken]
+    public let specialIds: Set<Int>
+    let splitDigits: Bool
+    let regex: NSRegularExpression
+    private var cache: [String: [Int]] = [:]
+    private let lock = NSLock()
+
+    public struct AddedToken: Sendable, Equatable {
+        public let id: Int
+        public let content: String
+        public let special: Bool
+    }
+
+    struct Pair: Hashable { let a: String; let b: String }
+
+    /// The pattern `tokenizers`' ByteLevel pre-tokenizer uses when `use_regex` is true.
+    public static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+
+    public init(vocab: [String: Int], merges: [(String, String)], addedTokens: [AddedToken], splitDigits: Bool,
+                pattern: String = ByteLevelBPETokenizer.gpt2Pattern, path: String = "tokenizer") throws {
+        self.vocab = vocab
+        var inverse = [String](repeating: "", count: (vocab.values.max() ?? -1) + 1)
+        for (t, i) in vocab where i >= 0 { inverse[i] = t }
+        for a in addedTokens {
+            if a.id >= inverse.count { inverse += [String](repeating: "", count: a.id - inverse.count + 1) }
+            inverse[a.id] = a.content
+        }
+        idToToken = inverse
+        var r: [Pair: Int] = [:]
+        for (i, m) in merges.enumerated() where r[Pair(a: m.0, b: m.1)] == nil { r[Pair(a: m.0, b: m.1)] = i }
+        ranks = r
+        // Longest first, so "<|im_start|>" wins over any prefix of it.
+        self.addedTokens = addedTokens.sorted { $0.content.count > $1.content.count }
+        specialIds = Set(addedTokens.filter(\.special).map(\.id))
+        self.splitDigits = splitDigits
+        do { regex = try NSRegularExpression(pattern: pattern) } catch {
+            throw FoveaError.invalidConfig(path: path, field: "pre_tokenizer.pattern", reason: "not a valid regular expression")
+        }
+    }
+
+    // MARK: Encoding
+
+    public func encode(_ text: String, specialTokens: Bool = true) -> [Int] {
+        var out: [Int] = []
+        for segment in splitAdded(text, specialTokens: specialTokens) {
+            switch segment {
+            case .token(let id): out.append(id)
+            case .text(let s): for piece in preTokenize(s) { out += bpe(piece) }
+            }
+        }
+        return out
+    }
+
+    enum Segment { case text(String), token(Int) }
+
+    /// Cuts added tokens out of `text` (all of them, or only the non-special ones).
+    func splitAdded(_ text: String, specialTokens: Bool) -> [Segment] {
+        let candidates = addedTokens.filter { specialTokens || !$0.special }
+        if candidates.isEmpty { return [.text(text)] }
+        var segments: [Segment] = []
+        var rest = Substring(text)
+        var pending = ""
+        while !rest.isEmpty {
+            if let hit = candidates.first(where: { rest.hasPrefix($0.content) }) {
+                if !pending.isEmpty { segments.append(.text(pending)); pending = "" }
+                segments.append(.token(hit.id))
+                rest = rest.dropFirst(hit.content.count)
+            } else {
+                pending.append(rest.removeFirst())
+            }
+        }
+        if !pending.isEmpty { segments.append(.text(pending)) }
+        return segments
+    }
+
+    /// Pieces in byte-level alphabet, ready for BPE.
+    func preTokenize(_ text: String) -> [String] {
+        var spans: [String] = []
+        if splitDigits {
+            // `Digits(individual_digits: true)`: every numeric character is its own span.
+            var cur = ""
+            for ch in text {
+                if ch.unicodeScalars.count == 1, ch.unicodeScalars.first!.properties.numericType != nil {
+                    if !cur.isEmpty { spans.append(cur); cur = "" }
+                    spans.append(String(ch))
+                } else {
+                    cur.append(ch)
+                }
+            }
+            if !cur.isEmpty { spans.append(cur) }
+        } else {
+            spans = [text]
+        }
+        var pieces: [String] = []
+        for span in spans {
+            let ns = span as NSString
+            for m in regex.matches(in: span, range: NSRange(location: 0, length: ns.length)) {
+                pieces.append(ByteLevel.encode(ns.substring(with: m.range)))
+            }
+        }
+        return pieces
+    }
+
+    /// Merges one piece's symbols by rank; cached per piece.
+    func bpe(_ piece: String) -> [Int] {
+        lock.lock()
+        if let hit = cache[piece] { lock.unlock(); return hit }
+        lock.unlock()
+        var symbols = piece.map { String($0) }
+        while symbols.count > 1 {
+            var best = -1, bestRank = Int.max
+            for i in 0..<(symbols.count - 1) {
+                if let r = ranks[Pair(a: symbols[i], b: symbols[i + 1])], r < bestRank { best = i; bestRank = r }
+            }
+            if best < 0 { break }
+            // Merge every occurrence of the best pair, left to right, as tokenizers does.
+            let (a, b) = (symbols[best], symbols[best + 1])
+            var merged: [String] = []
+            merged.reserveCapacity(symbols.count)
+            var i = 0
+            while i < symbols.count {
+                if i < symbols.count - 1 && symbols[i] == a && symbols[i + 1] == b {
+                    merged.append(a + b); i += 2
+                } else {
+                    merged.append(symbols[i]); i += 1
+                }
+            }
+            symbols = merged
+        }
+        // Byte-level alphabet covers every byte, so each symbol is in the vocabulary.
+        let ids = symbols.compactMap { vocab[$0] }
+        lock.lock()
+        if cache.count > 100_000 { cache.removeAll(keepingCapacity: true) }
+        cache[piece] = ids
+        lock.unlock()
+        return ids
+    }
+
+    // MARK: Decoding
+
+    /// The raw bytes of `ids` (added tokens as their UTF-8 text).
+    public func bytes(_ ids: [Int], skipSpecial: Bool = false) -> [UInt8] {
+        var out: [UInt8] = []
+        for id in ids where id >= 0 && id < idToToken.count {
+            if specialIds.contains(id) {
+                if !skipSpecial { out += Array(idToToken[id].utf8) }
+            } else if addedTokens.contains(where: { $0.id == id }) {
+                out += Array(idToToken[id].utf8)
+            } else {
+                out += ByteLevel.decode(idToToken[id])
+            }
+        }
+        return out
+    }
+
+    public func decode(_ ids: [Int], skipSpecial: Bool = false) -> String {
+        String(decoding: bytes(ids, skipSpecial: skipSpecial), as: UTF8.self)
+    }
+}
+
+/// GPT-2's reversible map between bytes and printable Unicode characters.
+public enum ByteLevel {
+    /// byte → character: printable Latin-1 bytes map to themselves, the rest to U+0100 onwards.
+    public static let byteToChar: [Character] = {
+        var table = [Character](repeating: " ", count: 256)
+        var n = 0
+        for b in 0..<256 {
+            let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
+            if printable {
+                table[b] = Character(Unicode.Scalar(UInt8(b)))
+            } else {
+                table[b] = Character(Unicode.Scalar(UInt32(256 + n))!)
+                n += 1
+            }
+        }
+        return table
+    }()
+
+    public static let charToByte: [Character: UInt8] = {
+        var m: [Character: UInt8] = [:]
+        for (b, c) in byteToChar.enumerated() { m[c] = UInt8(b) }
+        return m
+    }()
+
+    public static func encode(_ s: String) -> String {
+        String(s.utf8.map { byteToChar[Int($0)] })
+    }
+
+    public static func decode(_ token: String) -> [UInt8] {
+        token.compactMap { charToByte[$0] }
+    }
+}
+
+/// Turns a stream of token ids into text without ever emitting half a UTF-8 character.
+public struct StreamingDecoder: Sendable {
+    private var pending: [UInt8] = []
+    public init() {}
+
+    /// Appends `bytes`; returns the text that is now complete.
+    public mutating func push(_ bytes: [UInt8]) -> String {
+        pending += bytes
+        // Find the longest prefix that ends on a character boundary.
+        var end = pending.count
+        var i = pending.count - 1, back = 0
+        while i >= 0 && back < 4 {
+            let b = pending[i]
+            if b & 0xC0 != 0x80 {   // a lead byte or ASCII
+                let need = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+                if pending.count - i < need { end = i }
+                break
+            }
+            i -= 1; back += 1
+        }
+        let text = String(decoding: pending[..<end], as: UTF8.self)
+        pending.removeFirst(end)
+        return text
+    }
+
+    /// Whatever is left (invalid trailing bytes become U+FFFD).
+    public mutating func flush() -> String {
+        defer { pending.removeAll() }
+        return String(decoding: pending, as: UTF8.self)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import FoveaIO
+import FoveaTestSupport
+
+/// Byte-level BPE against the `tokenizers` library (Fixtures/tokenizers/smollm2, made by
+/// scripts/make_tokenizer_reference.py): identical ids and identical decoded text, 320 strings.
+@Suite("Byte-level BPE tokenizer (SmolLM2)")
+struct ByteLevelBPETests {
+    struct Case: Decodable { let text: String; let ids: [Int]; let decoded: String; let decoded_skip: String }
+    struct File: Decodable { let cases: [Case] }
+
+    static let folder = Fixtures.root() + "/tokenizers/smollm2"
+    static let tokenizer = Result { try TokenizerLoader.byteLevelBPE(path: folder + "/tokenizer.json") }
+    static func cases() throws -> [Case] {
+        try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/reference.json"))).cases
+    }
+
+    @Test("ids equal tokenizers' for 320 strings (ASCII, accents, CJK, emoji, whitespace, digits, code, chat markup)")
+    func encode() throws {
+        let tok = try Self.tokenizer.get()
+        let cases = try Self.cases()
+        #expect(cases.count >= 300)
+        var mismatches = 0
+        for c in cases {
+            let ids = tok.encode(c.text)
+            if ids != c.ids {
+                mismatches += 1
+                if mismatches <= 5 { Issue.record("\(c.text.debugDescription): \(ids) vs \(c.ids)") }
+            }
+        }
+        #expect(mismatches == 0)
+    }
+
+    @Test("decoding equals tokenizers', with and without special tokens")
+    func decode() throws {
+        let tok = try Self.tokenizer.get()
+        for c in try Self.cases() {
+            #expect(tok.decode(c.ids) == c.decoded, "\(c.text.debugDescription)")
+            #expect(tok.decode(c.ids, skipSpecial: true) == c.decoded_skip, "\(c.text.debugDescription)")
+        }
+    }
+
+    @Test("special tokens are matched before BPE, and only when asked")
+    func specials() throws {
+        let tok = try Self.tokenizer.get()
+        #expect(tok.encode("<|im_start|>user") == [1, 4093])
+        #expect(!tok.encode("<|im_start|>user", specialTokens: false).contains(1))
+    }
+
+    @Test("streaming decode never emits half a character")
+    func streaming() throws {
+        let tok = try Self.tokenizer.get()
+        let text = "Fovea sees 東京 and 🙂👍🏽 clearly."
+        var decoder = StreamingDecoder()
+        var out = ""
+        for id in tok.encode(text) {
+            let piece = decoder.push(tok.bytes([id]))
+            #expect(!piece.contains("\u{FFFD}"), "replacement character emitted mid-stream")
+            out += piece
+        }
+        out += decoder.flush()
+        #expect(out == text)
+    }
+}
