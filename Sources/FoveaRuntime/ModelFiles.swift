@@ -1,0 +1,28 @@
+import Foundation
+import FoveaIO
+import FoveaModels
+
+/// A model with what turns text into its prompt: tokenizer and chat format.
+public struct LoadedModel: Sendable {
+    public let model: VisionLanguageModel
+    public let tokenizer: ByteLevelBPETokenizer?
+    public let template: ChatTemplate
+
+    /// A model folder (config.json, safetensors, tokenizer.json) or a `.gguf` file.
+    public static func load(_ path: String) throws -> LoadedModel {
+        if path.lowercased().hasSuffix(".gguf") {
+            let file = try GGUFFile(path: path)
+            let model = try VisionLanguageModel(gguf: file)
+            let tok = try TokenizerLoader.byteLevelBPE(gguf: file)
+            let template = ChatTemplate.detect(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
+            return LoadedModel(model: model, tokenizer: tok, template: template)
+        }
+        let model = try VisionLanguageModel(directory: path)
+        let fm = FileManager.default
+        let tokPath = path + "/tokenizer.json"
+        let tok = fm.fileExists(atPath: tokPath) ? try TokenizerLoader.byteLevelBPE(path: tokPath) : nil
+        var jinja: String? = try? String(contentsOfFile: path + "/chat_template.jinja", encoding: .utf8)
+        if jinja == nil, let cfg = try? JSONConfig(path: path + "/tokenizer_config.json") { jinja = try? cfg.string("chat_template") }
+        return LoadedModel(model: model, tokenizer: tok, template: ChatTemplate.detect(jinja: jinja, modelType: model.config.text.modelType))
+    }
+}
