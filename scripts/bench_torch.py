@@ -16,8 +16,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--decode", type=int, default=32)
+    ap.add_argument("--smollm2", help="folder holding SmolLM2-135M-Instruct.Q4_1.gguf: bench that instead")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.smollm2:
+        return smollm2(args)
     cfg = LlavaConfig(
         vision_config=dict(model_type="clip_vision_model", hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                            num_attention_heads=16, image_size=336, patch_size=14),
@@ -55,6 +58,31 @@ def main():
                 vis.append(v), pre.append(p), dec.append(d)
     print(f"median: vision {statistics.median(vis):.3f} s, prefill {statistics.median(pre):.3f} s, "
           f"decode {statistics.median(dec) * 1000:.1f} ms/token (torch {torch.__version__}, sdpa)")
+
+
+def smollm2(args):
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(args.smollm2, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                                                 dtype=torch.float32).eval()
+    p128, p512, dec = [], [], []
+    with torch.inference_mode():
+        model(input_ids=torch.arange(100, 164)[None])
+        for _ in range(args.runs):
+            for n, acc in [(128, p128), (512, p512)]:
+                ids = (torch.arange(n) % 1000 + 100)[None]
+                t = time.perf_counter()
+                model(input_ids=ids, use_cache=True)
+                acc.append(time.perf_counter() - t)
+            out = model(input_ids=torch.tensor([[1, 9690, 198]]), use_cache=True)
+            past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            t = time.perf_counter()
+            for _ in range(128):
+                out = model(input_ids=tok, past_key_values=past, use_cache=True)
+                past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            dec.append((time.perf_counter() - t) / 128)
+    m = statistics.median
+    print(f"PyTorch SmolLM2 f32: prefill 128: {128 / m(p128):.0f} tok/s, prefill 512: {512 / m(p512):.0f} tok/s, "
+          f"decode: {m(dec) * 1000:.1f} ms/token ({1 / m(dec):.0f} tok/s)")
 
 
 if __name__ == "__main__":

@@ -19,21 +19,47 @@ func median(_ xs: [Double]) -> Double {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
-var runs = 3, decodeSteps = 32, jsonPath: String? = nil
+var runs = 3, decodeSteps = 32, jsonPath: String? = nil, smolPath: String? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
     case "--runs": runs = Int(args.next() ?? "") ?? runs
     case "--decode": decodeSteps = Int(args.next() ?? "") ?? decodeSteps
     case "--json": jsonPath = args.next()
+    case "--smollm2": smolPath = args.next()
     default:
-        FileHandle.standardError.write("usage: fovea-bench [--runs N] [--decode N] [--json PATH]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: fovea-bench [--runs N] [--decode N] [--json PATH] [--smollm2 GGUF]\n".data(using: .utf8)!)
         exit(2)
     }
 }
 #if DEBUG
 print("warning: debug build; run with `swift run -c release fovea-bench` for real figures")
 #endif
+
+// MARK: SmolLM2 (real GGUF), the anchors.md comparison: prefill 128 / 512 tokens, decode 128 tokens
+if let smolPath {
+    let smol = try VisionLanguageModel(gguf: smolPath)
+    let ws = DecoderWorkspace()
+    func prefill(_ n: Int) throws -> Double {
+        let (x, origins) = try smol.embed(tokens: (0..<n).map { 100 + $0 % 1000 }, images: [])
+        let cache = smol.decoder.makeCache(capacity: n)
+        let t = now()
+        _ = try smol.decoder.forward(x, origins: origins, cache: cache, logits: .last, workspace: ws)
+        return now() - t
+    }
+    _ = try prefill(64)
+    var p128: [Double] = [], p512: [Double] = [], dec: [Double] = []
+    for _ in 0..<runs {
+        p128.append(try prefill(128))
+        p512.append(try prefill(512))
+        let gen = Generator(model: smol)
+        let r = try gen.generate(GenerationRequest(tokens: [1, 9690, 198], maxNewTokens: 129))
+        dec.append(r.statistics.decodeSeconds / 128)
+    }
+    print(String(format: "SmolLM2-135M Q4_1 GGUF (dequantised to f32): prefill 128: %.0f tok/s, prefill 512: %.0f tok/s, decode: %.1f ms/token (%.0f tok/s), peak RSS %.2f GB",
+                 128 / median(p128), 512 / median(p512), median(dec) * 1000, 1 / median(dec), Double(ProcessMemory.peakResidentBytes()) / 1e9))
+    exit(0)
+}
 
 // MARK: sgemm ceiling
 let n = 2048
