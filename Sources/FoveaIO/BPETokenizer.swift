@@ -9,22 +9,14 @@ import Foundation
 public final class ByteLevelBPETokenizer: @unchecked Sendable {
     public let vocab: [String: Int]
     public let idToToken: [String]
-    /// "left right" → rank (lower merges first).
-    let ranks: [Pair: Int]
+    let merges: BPEMerges
     public let addedTokens: [AddedToken]
     public let specialIds: Set<Int>
+    let addedIds: Set<Int>
     let splitDigits: Bool
     let regex: NSRegularExpression
     private var cache: [String: [Int]] = [:]
     private let lock = NSLock()
-
-    public struct AddedToken: Sendable, Equatable {
-        public let id: Int
-        public let content: String
-        public let special: Bool
-    }
-
-    struct Pair: Hashable { let a: String; let b: String }
 
     /// The pattern `tokenizers`' ByteLevel pre-tokenizer uses when `use_regex` is true.
     public static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
@@ -39,12 +31,10 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
             inverse[a.id] = a.content
         }
         idToToken = inverse
-        var r: [Pair: Int] = [:]
-        for (i, m) in merges.enumerated() where r[Pair(a: m.0, b: m.1)] == nil { r[Pair(a: m.0, b: m.1)] = i }
-        ranks = r
-        // Longest first, so "<|im_start|>" wins over any prefix of it.
-        self.addedTokens = addedTokens.sorted { $0.content.count > $1.content.count }
+        self.merges = BPEMerges(merges)
+        self.addedTokens = addedTokens
         specialIds = Set(addedTokens.filter(\.special).map(\.id))
+        addedIds = Set(addedTokens.map(\.id))
         self.splitDigits = splitDigits
         do { regex = try NSRegularExpression(pattern: pattern) } catch {
             throw FoveaError.invalidConfig(path: path, field: "pre_tokenizer.pattern", reason: "not a valid regular expression")
@@ -55,35 +45,13 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
 
     public func encode(_ text: String, specialTokens: Bool = true) -> [Int] {
         var out: [Int] = []
-        for segment in splitAdded(text, specialTokens: specialTokens) {
+        for segment in splitAddedTokens(text, addedTokens, specialTokens: specialTokens) {
             switch segment {
             case .token(let id): out.append(id)
-            case .text(let s): for piece in preTokenize(s) { out += bpe(piece) }
+            case .text(let s, _): for piece in preTokenize(s) { out += bpe(piece) }
             }
         }
         return out
-    }
-
-    enum Segment { case text(String), token(Int) }
-
-    /// Cuts added tokens out of `text` (all of them, or only the non-special ones).
-    func splitAdded(_ text: String, specialTokens: Bool) -> [Segment] {
-        let candidates = addedTokens.filter { specialTokens || !$0.special }
-        if candidates.isEmpty { return [.text(text)] }
-        var segments: [Segment] = []
-        var rest = Substring(text)
-        var pending = ""
-        while !rest.isEmpty {
-            if let hit = candidates.first(where: { rest.hasPrefix($0.content) }) {
-                if !pending.isEmpty { segments.append(.text(pending)); pending = "" }
-                segments.append(.token(hit.id))
-                rest = rest.dropFirst(hit.content.count)
-            } else {
-                pending.append(rest.removeFirst())
-            }
-        }
-        if !pending.isEmpty { segments.append(.text(pending)) }
-        return segments
     }
 
     /// Pieces in byte-level alphabet, ready for BPE.
@@ -119,27 +87,7 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
         lock.lock()
         if let hit = cache[piece] { lock.unlock(); return hit }
         lock.unlock()
-        var symbols = piece.map { String($0) }
-        while symbols.count > 1 {
-            var best = -1, bestRank = Int.max
-            for i in 0..<(symbols.count - 1) {
-                if let r = ranks[Pair(a: symbols[i], b: symbols[i + 1])], r < bestRank { best = i; bestRank = r }
-            }
-            if best < 0 { break }
-            // Merge every occurrence of the best pair, left to right, as tokenizers does.
-            let (a, b) = (symbols[best], symbols[best + 1])
-            var merged: [String] = []
-            merged.reserveCapacity(symbols.count)
-            var i = 0
-            while i < symbols.count {
-                if i < symbols.count - 1 && symbols[i] == a && symbols[i + 1] == b {
-                    merged.append(a + b); i += 2
-                } else {
-                    merged.append(symbols[i]); i += 1
-                }
-            }
-            symbols = merged
-        }
+        let symbols = merges.apply(piece.unicodeScalars.map { String($0) })
         // Byte-level alphabet covers every byte, so each symbol is in the vocabulary.
         let ids = symbols.compactMap { vocab[$0] }
         lock.lock()
@@ -157,7 +105,7 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
         for id in ids where id >= 0 && id < idToToken.count {
             if specialIds.contains(id) {
                 if !skipSpecial { out += Array(idToToken[id].utf8) }
-            } else if addedTokens.contains(where: { $0.id == id }) {
+            } else if addedIds.contains(id) {
                 out += Array(idToToken[id].utf8)
             } else {
                 out += ByteLevel.decode(idToToken[id])

@@ -2,8 +2,34 @@ import Foundation
 
 /// Loads a Hugging Face `tokenizer.json` (the format the `tokenizers` library saves).
 public enum TokenizerLoader {
-    public static func byteLevelBPE(path: String) throws -> ByteLevelBPETokenizer {
+    /// Reads `tokenizer.json` and builds the tokenizer family it describes.
+    public static func load(path: String) throws -> any TextTokenizer {
         let j = try JSONConfig(path: path)
+        let pre = j.raw["pre_tokenizer"] as? [String: Any]
+        let normalizer = j.raw["normalizer"] as? [String: Any]
+        func mentions(_ obj: [String: Any]?, _ type: String) -> Bool {
+            guard let obj else { return false }
+            if obj["type"] as? String == type { return true }
+            let children = (obj["pretokenizers"] as? [Any] ?? []) + (obj["normalizers"] as? [Any] ?? [])
+            return children.contains { mentions($0 as? [String: Any], type) }
+        }
+        if mentions(pre, "ByteLevel") { return try byteLevelBPE(path: path) }
+        if mentions(pre, "Metaspace") || mentions(normalizer, "Prepend") || mentions(normalizer, "Replace") {
+            return try sentencePieceBPE(path: path)
+        }
+        throw FoveaError.unsupportedModel(path: path, field: "pre_tokenizer",
+                                          value: "neither ByteLevel nor SentencePiece-style (Metaspace / Prepend + Replace)")
+    }
+
+    struct BPEParts {
+        var vocab: [String: Int]
+        var merges: [(String, String)]
+        var added: [AddedToken]
+        var model: JSONConfig
+    }
+
+    static func parts(_ j: JSONConfig) throws -> BPEParts {
+        let path = j.path
         guard let model = try j.object("model") else {
             throw FoveaError.invalidConfig(path: path, field: "model", reason: "required object is missing")
         }
@@ -27,13 +53,19 @@ public enum TokenizerLoader {
             if let p = m as? [String], p.count == 2 { return (p[0], p[1]) }
             throw FoveaError.invalidConfig(path: path, field: "model.merges[\(i)]", reason: "expected \"a b\" or [\"a\", \"b\"]")
         }
-        var added: [ByteLevelBPETokenizer.AddedToken] = []
+        var added: [AddedToken] = []
         for (i, a) in ((j.raw["added_tokens"] as? [Any]) ?? []).enumerated() {
             guard let d = a as? [String: Any], let id = (d["id"] as? NSNumber)?.intValue, let content = d["content"] as? String else {
                 throw FoveaError.invalidConfig(path: path, field: "added_tokens[\(i)]", reason: "expected {id, content}")
             }
             added.append(.init(id: id, content: content, special: (d["special"] as? Bool) ?? false))
         }
+        return BPEParts(vocab: vocab, merges: merges, added: added, model: model)
+    }
+
+    public static func byteLevelBPE(path: String) throws -> ByteLevelBPETokenizer {
+        let j = try JSONConfig(path: path)
+        let (vocab, merges, added) = try { let p = try parts(j); return (p.vocab, p.merges, p.added) }()
         // Pre-tokenizer: ByteLevel alone, or a Sequence with Digits and/or a Split regex before it.
         var splitDigits = false
         var pattern = ByteLevelBPETokenizer.gpt2Pattern
@@ -62,6 +94,33 @@ public enum TokenizerLoader {
 }
 
 extension TokenizerLoader {
+    /// SentencePiece-style BPE (Llama, Mistral): byte fallback, `▁` spaces, BOS from the post-processor.
+    public static func sentencePieceBPE(path: String) throws -> SentencePieceBPETokenizer {
+        let j = try JSONConfig(path: path)
+        let p = try parts(j)
+        var prepend = SentencePieceBPETokenizer.Prepend.never
+        if let n = j.raw["normalizer"] as? [String: Any], "\(n)".contains("Prepend") { prepend = .everySpan }
+        if let pre = j.raw["pre_tokenizer"] as? [String: Any], pre["type"] as? String == "Metaspace" {
+            let scheme = pre["prepend_scheme"] as? String ?? ((pre["add_prefix_space"] as? Bool ?? true) ? "always" : "never")
+            prepend = scheme == "first" ? .firstSpan : scheme == "always" ? .everySpan : .never
+        }
+        // The post-processor's single-sequence template: special tokens before `$A` become the prefix.
+        var prefix: [Int] = []
+        if let post = j.raw["post_processor"] as? [String: Any], let single = post["single"] as? [[String: Any]],
+           let specials = post["special_tokens"] as? [String: Any] {
+            for piece in single {
+                if piece["Sequence"] != nil { break }
+                if let st = piece["SpecialToken"] as? [String: Any], let name = st["id"] as? String,
+                   let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [NSNumber] {
+                    prefix += ids.map(\.intValue)
+                }
+            }
+        }
+        return SentencePieceBPETokenizer(vocab: p.vocab, merges: p.merges, addedTokens: p.added, prepend: prepend, prefix: prefix,
+                                         unkToken: try p.model.string("unk_token"),
+                                         byteFallback: try p.model.bool("byte_fallback", default: false))
+    }
+
     /// The tokenizer a GGUF file carries in `tokenizer.ggml.*` (byte-level BPE, `gpt2` model).
     public static func byteLevelBPE(gguf f: GGUFFile) throws -> ByteLevelBPETokenizer {
         let model = f.metadata["tokenizer.ggml.model"]?.string ?? "(missing)"
@@ -79,7 +138,7 @@ extension TokenizerLoader {
         }
         let types = f.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
         var vocab: [String: Int] = [:]
-        var added: [ByteLevelBPETokenizer.AddedToken] = []
+        var added: [AddedToken] = []
         for (id, t) in tokens.enumerated() {
             // llama.cpp token types: 1 normal, 3 control (special), 4 user-defined (added, not special).
             let type = id < types.count ? types[id] : 1

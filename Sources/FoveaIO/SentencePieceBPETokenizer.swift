@@ -1,0 +1,151 @@
+import Foundation
+
+/// What the runtime needs of a tokenizer.
+public protocol TextTokenizer: Sendable {
+    /// Token ids for `text`; added tokens are matched first (special ones only if `specialTokens`),
+    /// and the tokenizer's own prefix (e.g. BOS) is added if it declares one.
+    func encode(_ text: String, specialTokens: Bool) -> [Int]
+    /// The UTF-8 bytes `ids` stand for (special tokens as their text unless skipped).
+    func bytes(_ ids: [Int], skipSpecial: Bool) -> [UInt8]
+}
+
+extension TextTokenizer {
+    public func encode(_ text: String) -> [Int] { encode(text, specialTokens: true) }
+    public func decode(_ ids: [Int], skipSpecial: Bool = false) -> String {
+        String(decoding: bytes(ids, skipSpecial: skipSpecial), as: UTF8.self)
+    }
+}
+
+extension ByteLevelBPETokenizer: TextTokenizer {}
+
+/// A token matched as a whole before BPE (`added_tokens` in tokenizer.json).
+public struct AddedToken: Sendable, Equatable {
+    public let id: Int
+    public let content: String
+    public let special: Bool
+    public init(id: Int, content: String, special: Bool) {
+        self.id = id
+        self.content = content
+        self.special = special
+    }
+}
+
+enum TextSegment { case text(String, atStart: Bool), token(Int) }
+
+/// Cuts added tokens out of `text`, longest match first.
+func splitAddedTokens(_ text: String, _ tokens: [AddedToken], specialTokens: Bool) -> [TextSegment] {
+    let candidates = tokens.filter { specialTokens || !$0.special }.sorted { $0.content.count > $1.content.count }
+    if candidates.isEmpty { return text.isEmpty ? [] : [.text(text, atStart: true)] }
+    var segments: [TextSegment] = []
+    var rest = Substring(text)
+    var pending = ""
+    var pendingAtStart = true
+    while !rest.isEmpty {
+        if let hit = candidates.first(where: { !$0.content.isEmpty && rest.hasPrefix($0.content) }) {
+            if !pending.isEmpty { segments.append(.text(pending, atStart: pendingAtStart)); pending = "" }
+            segments.append(.token(hit.id))
+            rest = rest.dropFirst(hit.content.count)
+            pendingAtStart = false
+        } else {
+            pending.append(rest.removeFirst())
+        }
+    }
+    if !pending.isEmpty { segments.append(.text(pending, atStart: pendingAtStart)) }
+    return segments
+}
+
+/// SentencePiece-style BPE as Llama, Vicuna and Mistral tokenizer.json files describe it
+/// (tokenizers: normalizers Prepend/Replace or pre_tokenizers::Metaspace, models/bpe with
+/// byte_fallback, decoders Replace/ByteFallback/Fuse/Strip).
+///
+/// Spaces become `▁`; a `▁` is put in front of the text (every text span with the Llama-2
+/// normalizer, only the span at the start of the input with Metaspace "first"); characters
+/// the vocabulary lacks fall back to `<0xNN>` byte tokens.
+public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable {
+    public enum Prepend: Sendable { case everySpan, firstSpan, never }
+
+    public let vocab: [String: Int]
+    public let idToToken: [String]
+    public let addedTokens: [AddedToken]
+    public let specialIds: Set<Int>
+    let merges: BPEMerges
+    let prepend: Prepend
+    let prefix: [Int]
+    let unkId: Int?
+    let byteIds: [Int]?
+    let addedIds: Set<Int>
+
+    public init(vocab: [String: Int], merges: [(String, String)], addedTokens: [AddedToken], prepend: Prepend,
+                prefix: [Int], unkToken: String?, byteFallback: Bool) {
+        self.vocab = vocab
+        var inverse = [String](repeating: "", count: max((vocab.values.max() ?? -1), (addedTokens.map(\.id).max() ?? -1)) + 1)
+        for (t, i) in vocab where i >= 0 { inverse[i] = t }
+        for a in addedTokens { inverse[a.id] = a.content }
+        idToToken = inverse
+        self.addedTokens = addedTokens
+        specialIds = Set(addedTokens.filter(\.special).map(\.id))
+        addedIds = Set(addedTokens.map(\.id))
+        self.merges = BPEMerges(merges)
+        self.prepend = prepend
+        self.prefix = prefix
+        unkId = unkToken.flatMap { u in vocab[u] ?? addedTokens.first { $0.content == u }?.id }
+        let bytes = (0..<256).map { vocab[String(format: "<0x%02X>", $0)] }
+        byteIds = byteFallback && bytes.allSatisfy { $0 != nil } ? bytes.map { $0! } : nil
+    }
+
+    public func encode(_ text: String, specialTokens: Bool = true) -> [Int] {
+        var out = prefix
+        for seg in splitAddedTokens(text, addedTokens, specialTokens: specialTokens) {
+            switch seg {
+            case .token(let id): out.append(id)
+            case .text(let s, let atStart):
+                var t = s.replacingOccurrences(of: " ", with: "▁")
+                switch prepend {
+                case .everySpan: t = "▁" + t
+                case .firstSpan: if atStart && !t.hasPrefix("▁") { t = "▁" + t }
+                case .never: break
+                }
+                var lastWasUnk = false
+                // Symbols are Unicode scalars, as Rust chars are: "\r\n" or "e\u{301}" are one Swift Character but two symbols.
+                for sym in merges.apply(t.unicodeScalars.map { String($0) }) {
+                    if let id = vocab[sym] {
+                        out.append(id); lastWasUnk = false
+                    } else if let byteIds {
+                        for b in sym.utf8 { out.append(byteIds[Int(b)]) }
+                        lastWasUnk = false
+                    } else if let unkId {
+                        if !lastWasUnk { out.append(unkId) }   // fuse_unk
+                        lastWasUnk = true
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    public func bytes(_ ids: [Int], skipSpecial: Bool = false) -> [UInt8] {
+        var out: [UInt8] = []
+        for id in ids where id >= 0 && id < idToToken.count {
+            if specialIds.contains(id) && skipSpecial { continue }
+            let piece = idToToken[id]
+            if addedIds.contains(id) {
+                out += Array(piece.utf8)
+            } else if piece.count == 6, piece.hasPrefix("<0x"), piece.hasSuffix(">"), let b = UInt8(piece.dropFirst(3).prefix(2), radix: 16) {
+                out.append(b)
+            } else {
+                out += Array(piece.replacingOccurrences(of: "▁", with: " ").utf8)
+            }
+        }
+        // Decoder `Strip(" ", 1, 0)`: the space the encoder put in front goes again.
+        if out.first == 0x20 { out.removeFirst() }
+        return out
+    }
+
+    /// Bytes of one token as it streams: no leading-space strip, which only applies to a whole text.
+    public func pieceBytes(_ id: Int) -> [UInt8] {
+        guard id >= 0 && id < idToToken.count else { return [] }
+        let piece = idToToken[id]
+        if !addedIds.contains(id), piece.count == 6, piece.hasPrefix("<0x"), let b = UInt8(piece.dropFirst(3).prefix(2), radix: 16) { return [b] }
+        return Array((addedIds.contains(id) ? piece : piece.replacingOccurrences(of: "▁", with: " ")).utf8)
+    }
+}

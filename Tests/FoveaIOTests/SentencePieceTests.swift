@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+@testable import FoveaIO
+import FoveaTestSupport
+
+/// SentencePiece-style BPE against `tokenizers` (Fixtures/tokenizers/llama-style, made by
+/// scripts/make_spbpe_reference.py): Llama-2's Prepend+Replace normaliser and the newer
+/// Metaspace "first" pre-tokenizer, byte fallback, BOS from the post-processor; 320 strings each.
+@Suite("SentencePiece-style BPE tokenizer (Llama layout)")
+struct SentencePieceTests {
+    struct Case: Decodable { let text: String; let ids: [Int]; let decoded: String; let decoded_skip: String }
+    struct File: Decodable { let cases: [Case] }
+    static let folder = Fixtures.root() + "/tokenizers/llama-style"
+
+    @Test("ids and decodes equal tokenizers'", arguments: ["", "-metaspace"])
+    func parity(_ variant: String) throws {
+        let tok = try TokenizerLoader.load(path: Self.folder + "/tokenizer\(variant).json")
+        #expect(tok is SentencePieceBPETokenizer)
+        let cases = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: Self.folder + "/reference\(variant).json"))).cases
+        #expect(cases.count >= 300)
+        var bad = 0
+        for c in cases {
+            let ids = tok.encode(c.text)
+            let ok = ids == c.ids && tok.decode(c.ids) == c.decoded && tok.decode(c.ids, skipSpecial: true) == c.decoded_skip
+            if !ok {
+                bad += 1
+                if bad <= 5 {
+                    Issue.record("\(c.text.debugDescription): \(ids) vs \(c.ids); '\(tok.decode(c.ids))' vs '\(c.decoded)'; '\(tok.decode(c.ids, skipSpecial: true))' vs '\(c.decoded_skip)'")
+                }
+            }
+        }
+        #expect(bad == 0)
+    }
+
+    @Test("characters outside the vocabulary fall back to byte tokens and round-trip")
+    func byteFallback() throws {
+        let tok = try TokenizerLoader.load(path: Self.folder + "/tokenizer.json")
+        let ids = tok.encode("東")
+        #expect(ids.count == 1 + 1 + 3)       // BOS, "▁", three UTF-8 bytes
+        #expect(tok.decode(ids, skipSpecial: true) == "東")
+    }
+}
