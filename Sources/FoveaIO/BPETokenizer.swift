@@ -7,7 +7,7 @@ import Foundation
 /// (optionally split into single digits, then the GPT-2 regex), every piece's UTF-8 bytes are
 /// mapped to printable characters, and adjacent symbols are merged lowest merge rank first.
 public final class ByteLevelBPETokenizer: @unchecked Sendable {
-    public let vocab: [String: Int]
+    let vocab: [Piece: Int]
     public let idToToken: [String]
     let merges: BPEMerges
     public let addedTokens: [AddedToken]
@@ -23,7 +23,7 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
 
     public init(vocab: [String: Int], merges: [(String, String)], addedTokens: [AddedToken], splitDigits: Bool,
                 pattern: String = ByteLevelBPETokenizer.gpt2Pattern, path: String = "tokenizer") throws {
-        self.vocab = vocab
+        self.vocab = pieceVocabulary(vocab)
         var inverse = [String](repeating: "", count: (vocab.values.max() ?? -1) + 1)
         for (t, i) in vocab where i >= 0 { inverse[i] = t }
         for a in addedTokens {
@@ -87,7 +87,7 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
         lock.lock()
         if let hit = cache[piece] { lock.unlock(); return hit }
         lock.unlock()
-        let symbols = merges.apply(piece.unicodeScalars.map { String($0) })
+        let symbols = merges.apply(scalarPieces(piece))
         // Byte-level alphabet covers every byte, so each symbol is in the vocabulary.
         let ids = symbols.compactMap { vocab[$0] }
         lock.lock()

@@ -7,9 +7,13 @@ public protocol TextTokenizer: Sendable {
     func encode(_ text: String, specialTokens: Bool) -> [Int]
     /// The UTF-8 bytes `ids` stand for (special tokens as their text unless skipped).
     func bytes(_ ids: [Int], skipSpecial: Bool) -> [UInt8]
+    /// The bytes one generated token adds to a stream (special tokens skipped).
+    func streamBytes(_ id: Int) -> [UInt8]
 }
 
 extension TextTokenizer {
+    public func streamBytes(_ id: Int) -> [UInt8] { bytes([id], skipSpecial: true) }
+
     public func encode(_ text: String) -> [Int] { encode(text, specialTokens: true) }
     public func decode(_ ids: [Int], skipSpecial: Bool = false) -> String {
         String(decoding: bytes(ids, skipSpecial: skipSpecial), as: UTF8.self)
@@ -64,7 +68,7 @@ func splitAddedTokens(_ text: String, _ tokens: [AddedToken], specialTokens: Boo
 public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable {
     public enum Prepend: Sendable { case everySpan, firstSpan, never }
 
-    public let vocab: [String: Int]
+    let vocab: [Piece: Int]
     public let idToToken: [String]
     public let addedTokens: [AddedToken]
     public let specialIds: Set<Int>
@@ -75,11 +79,17 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
     let byteIds: [Int]?
     let addedIds: Set<Int>
 
-    public init(vocab: [String: Int], merges: [(String, String)], addedTokens: [AddedToken], prepend: Prepend,
-                prefix: [Int], unkToken: String?, byteFallback: Bool) {
+    public convenience init(vocab: [String: Int], merges: [(String, String)], addedTokens: [AddedToken], prepend: Prepend,
+                            prefix: [Int], unkToken: String?, byteFallback: Bool) {
+        self.init(pieces: pieceVocabulary(vocab), merges: merges, addedTokens: addedTokens, prepend: prepend, prefix: prefix,
+                  unkToken: unkToken, byteFallback: byteFallback)
+    }
+
+    init(pieces vocab: [Piece: Int], merges: [(String, String)], addedTokens: [AddedToken], prepend: Prepend,
+         prefix: [Int], unkToken: String?, byteFallback: Bool) {
         self.vocab = vocab
         var inverse = [String](repeating: "", count: max((vocab.values.max() ?? -1), (addedTokens.map(\.id).max() ?? -1)) + 1)
-        for (t, i) in vocab where i >= 0 { inverse[i] = t }
+        for (t, i) in vocab where i >= 0 { inverse[i] = t.string }
         for a in addedTokens { inverse[a.id] = a.content }
         idToToken = inverse
         self.addedTokens = addedTokens
@@ -88,8 +98,8 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
         self.merges = BPEMerges(merges)
         self.prepend = prepend
         self.prefix = prefix
-        unkId = unkToken.flatMap { u in vocab[u] ?? addedTokens.first { $0.content == u }?.id }
-        let bytes = (0..<256).map { vocab[String(format: "<0x%02X>", $0)] }
+        unkId = unkToken.flatMap { u in vocab[Piece(u)] ?? addedTokens.first { $0.content.utf8.elementsEqual(u.utf8) }?.id }
+        let bytes = (0..<256).map { vocab[Piece(String(format: "<0x%02X>", $0))] }
         byteIds = byteFallback && bytes.allSatisfy { $0 != nil } ? bytes.map { $0! } : nil
     }
 
@@ -106,12 +116,11 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
                 case .never: break
                 }
                 var lastWasUnk = false
-                // Symbols are Unicode scalars, as Rust chars are: "\r\n" or "e\u{301}" are one Swift Character but two symbols.
-                for sym in merges.apply(t.unicodeScalars.map { String($0) }) {
+                for sym in merges.apply(scalarPieces(t)) {
                     if let id = vocab[sym] {
                         out.append(id); lastWasUnk = false
                     } else if let byteIds {
-                        for b in sym.utf8 { out.append(byteIds[Int(b)]) }
+                        for b in sym.bytes { out.append(byteIds[Int(b)]) }
                         lastWasUnk = false
                     } else if let unkId {
                         if !lastWasUnk { out.append(unkId) }   // fuse_unk
@@ -142,8 +151,8 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
     }
 
     /// Bytes of one token as it streams: no leading-space strip, which only applies to a whole text.
-    public func pieceBytes(_ id: Int) -> [UInt8] {
-        guard id >= 0 && id < idToToken.count else { return [] }
+    public func streamBytes(_ id: Int) -> [UInt8] {
+        guard id >= 0 && id < idToToken.count, !specialIds.contains(id) else { return [] }
         let piece = idToToken[id]
         if !addedIds.contains(id), piece.count == 6, piece.hasPrefix("<0x"), let b = UInt8(piece.dropFirst(3).prefix(2), radix: 16) { return [b] }
         return Array((addedIds.contains(id) ? piece : piece.replacingOccurrences(of: "▁", with: " ")).utf8)

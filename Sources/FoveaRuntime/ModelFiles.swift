@@ -5,7 +5,7 @@ import FoveaModels
 /// A model with what turns text into its prompt: tokenizer and chat format.
 public struct LoadedModel: Sendable {
     public let model: VisionLanguageModel
-    public let tokenizer: ByteLevelBPETokenizer?
+    public let tokenizer: (any TextTokenizer)?
     public let template: ChatTemplate
 
     /// A model folder (config.json, safetensors, tokenizer.json) or a `.gguf` file.
@@ -20,7 +20,7 @@ public struct LoadedModel: Sendable {
         let model = try VisionLanguageModel(directory: path)
         let fm = FileManager.default
         let tokPath = path + "/tokenizer.json"
-        let tok = fm.fileExists(atPath: tokPath) ? try TokenizerLoader.byteLevelBPE(path: tokPath) : nil
+        let tok = fm.fileExists(atPath: tokPath) ? try TokenizerLoader.load(path: tokPath) : nil
         var jinja: String? = try? String(contentsOfFile: path + "/chat_template.jinja", encoding: .utf8)
         if jinja == nil, let cfg = try? JSONConfig(path: path + "/tokenizer_config.json") { jinja = try? cfg.string("chat_template") }
         return LoadedModel(model: model, tokenizer: tok, template: ChatTemplate.detect(jinja: jinja, modelType: model.config.text.modelType))

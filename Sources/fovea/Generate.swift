@@ -78,7 +78,7 @@ struct Generate: ParsableCommand {
             }
         } else {
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("\(model) has no tokenizer Fovea can read yet (byte-level BPE tokenizer.json or GGUF); pass --tokens")
+                throw ValidationError("\(model) has no tokenizer.json (or GGUF tokenizer); pass --tokens")
             }
             let chat = template.flatMap { ChatTemplate(name: $0) } ?? loaded.template
             var messages: [ChatMessage] = []
@@ -92,7 +92,7 @@ struct Generate: ParsableCommand {
         var stream = StreamingDecoder()
         let result = try Generator(model: m).generate(request) { token in
             if tokens == nil, let tokenizer = loaded.tokenizer {
-                if !request.stopTokens.contains(token) { print(stream.push(tokenizer.bytes([token], skipSpecial: true)), terminator: "") }
+                if !request.stopTokens.contains(token) { print(stream.push(tokenizer.streamBytes(token)), terminator: "") }
             } else {
                 print(token, terminator: " ")
             }

@@ -40,3 +40,20 @@ struct SentencePieceTests {
         #expect(tok.decode(ids, skipSpecial: true) == "東")
     }
 }
+
+@Suite("Token identity")
+struct TokenIdentityTests {
+    @Test("canonically equivalent spellings stay different tokens (é vs e + U+0301)")
+    func canonicalEquivalence() {
+        // Both spellings in one vocabulary: a [String: Int] could not even hold them.
+        let entries: [(String, Int)] = [("<unk>", 0), ("▁", 1), ("\u{e9}", 2), ("e", 3), ("\u{301}", 4), ("▁\u{e9}", 5), ("e\u{301}", 6)]
+        var vocab: [Piece: Int] = [:]
+        for (t, i) in entries { vocab[Piece(t)] = i }
+        #expect(vocab.count == 7)
+        let tok = SentencePieceBPETokenizer(pieces: vocab, merges: [("▁", "\u{e9}"), ("e", "\u{301}")], addedTokens: [],
+                                            prepend: .everySpan, prefix: [], unkToken: "<unk>", byteFallback: false)
+        #expect(tok.encode("\u{e9}") == [5])
+        #expect(tok.encode("e\u{301}") == [1, 6])
+        #expect(tok.decode([1, 6]).unicodeScalars.map(\.value) == [0x65, 0x301])
+    }
+}
