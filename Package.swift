@@ -27,7 +27,13 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "FoveaCore", dependencies: blasDependency),
-        .target(name: "FoveaIO", dependencies: ["FoveaCore"]),
+        // libpng and libjpeg-turbo (Debian's libpng-dev, libjpeg-dev) behind a small C file that keeps
+        // their longjmp error handling away from Swift.
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
+        ),
+        .target(name: "FoveaIO", dependencies: ["FoveaCore", "CImageCodecs"]),
         .target(name: "FoveaKV", dependencies: ["FoveaCore"]),
         .target(name: "FoveaModels", dependencies: ["FoveaCore", "FoveaIO", "FoveaKV"]),
         .target(name: "FoveaRuntime", dependencies: ["FoveaCore", "FoveaIO", "FoveaModels", "FoveaKV"]),

@@ -7,6 +7,8 @@ set -euo pipefail
 
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
+[ -f /usr/include/png.h ] || need+=(libpng-dev)
+[ -f /usr/include/jpeglib.h ] || need+=(libjpeg-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(uname)" = "Darwin" ]; then
