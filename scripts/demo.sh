@@ -9,11 +9,12 @@ model=Fixtures/models/llava-next-tiny
 echo "== fovea inspect $model"
 .build/release/fovea inspect "$model" --context 4096
 echo
-echo "== fovea generate (prompt token ids, preprocessed pixels of a 100×110 image → 2×2 anyres grid)"
-tokens="1,5,17,9,179,23,42,11,7,3"          # the image token 179 once: Fovea expands it to 88 visual tokens
-out=$(.build/release/fovea generate --model "$model" --pixels "$model/reference.safetensors" --tokens "$tokens" --max-tokens 8)
+echo "== fovea generate from an image file (JPEG → LLaVA-NeXT processor → 5 partitions → 70 visual tokens)"
+tokens="1,5,17,9,179,23,42,11,7,3"          # the image token 179 once: Fovea expands it to the image's visual tokens
+out=$(.build/release/fovea generate --model "$model" --image Fixtures/images/baseline.jpg --tokens "$tokens" --max-tokens 8)
 echo "fovea:        $out"
-echo "transformers: 137 84 77 59 69 23 132 59   (Fixtures/models/llava-next-tiny/reference.safetensors, greedy_tokens)"
+echo "transformers: 137 114 92 6 179 88 77 12   (Fixtures/images/end_to_end.json: its processor and model on the same file)"
+echo "(a random-weight fixture: the tokens mean nothing; the trained test model will answer in words)"
 
 gguf=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ -f "$gguf" ]; then

@@ -24,6 +24,12 @@ struct Generate: ParsableCommand {
     @Option(help: "Prompt token ids instead of --prompt, comma-separated; the image token once per image or already expanded.")
     var tokens: String?
 
+    @Option(name: .customLong("image"), help: "An image file (PNG or JPEG), preprocessed as the model's preprocessor_config.json says. Repeatable.")
+    var imageFiles: [String] = []
+
+    @Option(name: .customLong("max-pixels"), help: "Refuse images with more pixels than this (decompression bombs).")
+    var maxPixels = ImageDecoder.defaultMaxPixels
+
     @Option(help: "A safetensors file with 'pixel_values' [partitions, 3, S, S] and, for LLaVA-NeXT, 'image_sizes' [1, 2] (height, width).")
     var pixels: String?
 
@@ -44,6 +50,8 @@ struct Generate: ParsableCommand {
 
     func validate() throws {
         guard (prompt == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --prompt and --tokens") }
+        guard imageFiles.isEmpty || pixels == nil else { throw ValidationError("give --image or --pixels, not both") }
+        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         if let template, ChatTemplate(name: template) == nil {
             throw ValidationError("--template must be one of \(ChatTemplate.names.joined(separator: ", "))")
         }
@@ -69,6 +77,11 @@ struct Generate: ParsableCommand {
                 (h, w) = (s[0], s[1])
             }
             images.append(ImageInput(pixels: pv, originalHeight: h, originalWidth: w))
+        }
+        if !imageFiles.isEmpty {
+            guard m.config.vision != nil else { throw ValidationError("\(model) is a text-only model; it cannot take --image") }
+            let processor = try ImageProcessor(directory: model)
+            for file in imageFiles { images.append(processor(try ImageDecoder.decode(path: file, maxPixels: maxPixels))) }
         }
         var ids: [Int]
         if let tokens {
