@@ -61,7 +61,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel.load(model)
+        let loaded = try loadWithProgress(model)
         let m = loaded.model
         var images: [ImageInput] = []
         if let pixels {

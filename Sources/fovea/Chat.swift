@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import FoveaCore
+import FoveaIO
+import FoveaModels
+import FoveaRuntime
+
+struct Chat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Talk to a model in the terminal, turn by turn. An empty line or /quit ends it.")
+
+    @Option(help: "Model folder or .gguf file.")
+    var model: String
+
+    @Option(name: .customLong("image"), help: "An image file the first question is about.")
+    var imageFile: String?
+
+    @Option(help: "A system message.")
+    var system: String?
+
+    @Option(help: "Chat template: \(ChatTemplate.names.joined(separator: ", ")) (default: picked by the checkpoint).")
+    var template: String?
+
+    @Option(name: .customLong("max-tokens"), help: "Most tokens per answer.")
+    var maxTokens = 256
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass in (0, 1].")
+    var topP: Float = 1
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        if let template, ChatTemplate(name: template) == nil {
+            throw ValidationError("--template must be one of \(ChatTemplate.names.joined(separator: ", "))")
+        }
+        guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
+    }
+
+    func run() throws {
+        let loaded = try loadWithProgress(model)
+        guard let tokenizer = loaded.tokenizer else { throw ValidationError("\(model) has no tokenizer.json (or GGUF tokenizer)") }
+        let chat = template.flatMap { ChatTemplate(name: $0) } ?? loaded.template
+        var images: [ImageInput] = []
+        if let imageFile {
+            images = [try ImageProcessor(directory: model)(ImageDecoder.decode(path: imageFile))]
+        }
+        let generator = Generator(model: loaded.model)
+        let sampling = try SamplingParameters(temperature: temperature, topP: topP, seed: seed)
+        var messages: [ChatMessage] = system.map { [ChatMessage(.system, $0)] } ?? []
+        while true {
+            print("> ", terminator: "")
+            fflush(nil)
+            guard let line = readLine(), !line.isEmpty, line != "/quit" else { break }
+            messages.append(ChatMessage(.user, line))
+            // The whole conversation is re-encoded each turn: simple, and exact for every template.
+            let ids = tokenizer.encode(chat.render(messages, images: images.count))
+            var stream = StreamingDecoder()
+            var answer: [UInt8] = []
+            let stops = Set(loaded.model.config.text.eosTokenIds)
+            _ = try generator.generate(GenerationRequest(tokens: ids, images: images, maxNewTokens: maxTokens, sampling: sampling,
+                                                         stopTokens: stops)) { token in
+                guard !stops.contains(token) else { return true }
+                let bytes = tokenizer.streamBytes(token)
+                answer += bytes
+                print(stream.push(bytes), terminator: "")
+                fflush(nil)
+                return true
+            }
+            print(stream.flush())
+            messages.append(ChatMessage(.assistant, String(decoding: answer, as: UTF8.self).trimmingCharacters(in: .whitespaces)))
+        }
+    }
+}
+
+/// Loads a model, drawing a progress line on stderr when loading takes more than a second
+/// (only on a terminal: logs and pipes get no spinner frames).
+func loadWithProgress(_ path: String) throws -> LoadedModel {
+    guard isatty(2) != 0 else { return try LoadedModel.load(path) }
+    let done = UncheckedSendable(DoneFlag())
+    let started = Date()
+    let ticker = Thread {
+        let frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
+        var i = 0
+        while !done.value.isSet {
+            Thread.sleep(forTimeInterval: 0.1)
+            let elapsed = Date().timeIntervalSince(started)
+            if elapsed > 1 && !done.value.isSet {
+                FileHandle.standardError.write(String(format: "\r%@ loading %@ (%.1f s)", frames[i % frames.count], path, elapsed).data(using: .utf8)!)
+                i += 1
+            }
+        }
+    }
+    ticker.start()
+    defer {
+        done.value.set()
+        if Date().timeIntervalSince(started) > 1 {
+            FileHandle.standardError.write(String(format: "\rloaded %@ in %.1f s\u{1B}[K\n", path, Date().timeIntervalSince(started)).data(using: .utf8)!)
+        }
+    }
+    return try LoadedModel.load(path)
+}
+
+final class DoneFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+}
