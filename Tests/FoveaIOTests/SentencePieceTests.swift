@@ -57,3 +57,20 @@ struct TokenIdentityTests {
         #expect(tok.decode([1, 6]).unicodeScalars.map(\.value) == [0x65, 0x301])
     }
 }
+
+@Suite("SentencePiece-style BPE on long input")
+struct SentencePieceLongInputTests {
+    @Test("a 10k-character prompt (one long word: no pre-tokenizer) encodes in well under a second and round-trips")
+    func longPrompt() throws {
+        let tok = try TokenizerLoader.load(path: SentencePieceTests.folder + "/tokenizer.json")
+        let sentence = "What colour is the small circle in the top left of the picture? "
+        let text = String(repeating: sentence, count: 150)   // ~10k characters
+        let start = Date()
+        let ids = tok.encode(text)
+        let seconds = Date().timeIntervalSince(start)
+        #expect(ids.count > 1000)
+        #expect(tok.decode(ids, skipSpecial: true) == text)
+        // Generous bound for a debug build on 2 cores; a quadratic merge loop takes minutes here.
+        #expect(seconds < 20, "took \(seconds) s")
+    }
+}

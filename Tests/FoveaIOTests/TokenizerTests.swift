@@ -63,3 +63,31 @@ struct ByteLevelBPETests {
         #expect(out == text)
     }
 }
+
+@Suite("tokenizer.json errors")
+struct TokenizerErrorTests {
+    func write(_ text: String) -> String {
+        let path = Fixtures.temporaryDirectory("tok") + "/tokenizer.json"
+        try? Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("malformed JSON, a missing model, an unknown model type and bad merges name the problem")
+    func errors() {
+        #expect(throws: FoveaError.self) { try TokenizerLoader.load(path: write("{\"model\": ")) }
+        let noModel = write(#"{"pre_tokenizer": {"type": "ByteLevel"}}"#)
+        #expect(throws: FoveaError.invalidConfig(path: noModel, field: "model", reason: "required object is missing")) {
+            try TokenizerLoader.load(path: noModel)
+        }
+        let unigram = write(#"{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "Unigram", "vocab": []}}"#)
+        #expect(throws: FoveaError.unsupportedModel(path: unigram, field: "model.type", value: "Unigram")) {
+            try TokenizerLoader.load(path: unigram)
+        }
+        let merges = write(#"{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": [7]}}"#)
+        #expect(throws: FoveaError.invalidConfig(path: merges, field: "model.merges[0]", reason: "expected \"a b\" or [\"a\", \"b\"]")) {
+            try TokenizerLoader.load(path: merges)
+        }
+        let wordPiece = write(#"{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}"#)
+        #expect(throws: FoveaError.self) { try TokenizerLoader.load(path: wordPiece) }
+    }
+}
