@@ -12,44 +12,31 @@ struct Chat: ParsableCommand {
     @Option(help: "Model folder or .gguf file.")
     var model: String
 
+    @OptionGroup var sampling: SamplingOptions
+
     @Option(name: .customLong("image"), help: "An image file the first question is about.")
     var imageFile: String?
 
     @Option(help: "A system message.")
     var system: String?
 
-    @Option(help: "Chat template: \(ChatTemplate.names.joined(separator: ", ")) (default: picked by the checkpoint).")
-    var template: String?
-
     @Option(name: .customLong("max-tokens"), help: "Most tokens per answer.")
     var maxTokens = 256
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass in (0, 1].")
-    var topP: Float = 1
-
-    @Option(help: "Seed for sampling.")
-    var seed: UInt64 = 0
-
     func validate() throws {
-        if let template, ChatTemplate(name: template) == nil {
-            throw ValidationError("--template must be one of \(ChatTemplate.names.joined(separator: ", "))")
-        }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
     }
 
     func run() throws {
         let loaded = try loadWithProgress(model)
         guard let tokenizer = loaded.tokenizer else { throw ValidationError("\(model) has no tokenizer.json (or GGUF tokenizer)") }
-        let chat = template.flatMap { ChatTemplate(name: $0) } ?? loaded.template
+        let chat = sampling.chatTemplate(default: loaded.template)
         var images: [ImageInput] = []
         if let imageFile {
             images = [try ImageProcessor(directory: model)(ImageDecoder.decode(path: imageFile))]
         }
         let generator = Generator(model: loaded.model)
-        let sampling = try SamplingParameters(temperature: temperature, topP: topP, seed: seed)
+        let sampling = try self.sampling.parameters
         var messages: [ChatMessage] = system.map { [ChatMessage(.system, $0)] } ?? []
         while true {
             print("> ", terminator: "")

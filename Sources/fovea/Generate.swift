@@ -7,19 +7,18 @@ import FoveaRuntime
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate from prompt token ids (and preprocessed pixels), streaming token ids.")
+        abstract: "Answer a prompt (about images, if given) and stream the answer; --tokens streams token ids.")
 
     @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file.")
     var model: String
+
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(help: "The question. Rendered with the model's chat template and tokenized.")
     var prompt: String?
 
     @Option(help: "A system message for the chat template.")
     var system: String?
-
-    @Option(help: "Chat template: \(ChatTemplate.names.joined(separator: ", ")) (default: picked by the checkpoint).")
-    var template: String?
 
     @Option(help: "Prompt token ids instead of --prompt, comma-separated; the image token once per image or already expanded.")
     var tokens: String?
@@ -36,15 +35,6 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
     var maxTokens = 16
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass in (0, 1].")
-    var topP: Float = 1
-
-    @Option(help: "Seed for sampling.")
-    var seed: UInt64 = 0
-
     @Flag(help: "Print run statistics to stdout after the tokens (they always go to stderr).")
     var stats = false
 
@@ -52,12 +42,7 @@ struct Generate: ParsableCommand {
         guard (prompt == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --prompt and --tokens") }
         guard imageFiles.isEmpty || pixels == nil else { throw ValidationError("give --image or --pixels, not both") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
-        if let template, ChatTemplate(name: template) == nil {
-            throw ValidationError("--template must be one of \(ChatTemplate.names.joined(separator: ", "))")
-        }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
     }
 
     func run() throws {
@@ -93,13 +78,13 @@ struct Generate: ParsableCommand {
             guard let tokenizer = loaded.tokenizer else {
                 throw ValidationError("\(model) has no tokenizer.json (or GGUF tokenizer); pass --tokens")
             }
-            let chat = template.flatMap { ChatTemplate(name: $0) } ?? loaded.template
+            let chat = sampling.chatTemplate(default: loaded.template)
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(.system, system)) }
             messages.append(ChatMessage(.user, prompt ?? ""))
             ids = tokenizer.encode(chat.render(messages, images: images.count))
         }
-        let sampling = try SamplingParameters(temperature: temperature, topP: topP, seed: seed)
+        let sampling = try self.sampling.parameters
         let request = GenerationRequest(tokens: ids, images: images, maxNewTokens: maxTokens, sampling: sampling,
                                         stopTokens: Set(m.config.text.eosTokenIds))
         var stream = StreamingDecoder()
