@@ -69,6 +69,15 @@ def region_of(cx, cy, w, h):
     return REGIONS[row * 3 + col]
 
 
+def label_map(objects, w, h):
+    """Per-pixel object index (0 = background, i + 1 = objects[i]), drawn with the same primitives."""
+    lab = Image.new("L", (w, h), 0)
+    d = ImageDraw.Draw(lab)
+    for i, o in enumerate(objects):
+        draw_shape(d, o["shape"], o["box"], i + 1)
+    return np.array(lab)
+
+
 def make_scene(rng):
     """Returns (PIL image, list of objects)."""
     w, h = SIZES[rng.integers(len(SIZES))]
@@ -105,15 +114,16 @@ def make_scene(rng):
 
 
 def questions(rng, objects, kinds=KINDS):
-    """All well-posed questions of the given kinds about one scene, as (kind, question, answer)."""
+    """All well-posed questions of the given kinds about one scene, as (kind, question, answer).
+    Sets are iterated sorted: Python's string hashing is randomised per process."""
     out = []
     shapes = [o["shape"] for o in objects]
-    for s in set(shapes):
+    for s in sorted(set(shapes)):
         if shapes.count(s) == 1:
             o = objects[shapes.index(s)]
             out.append(("colour", f"What colour is the {s}?", o["colour"]))
     regions = [o["region"] for o in objects]
-    for r in set(regions):
+    for r in sorted(set(regions)):
         if regions.count(r) == 1:
             out.append(("where", f"What shape is in the {r}?", objects[regions.index(r)]["shape"]))
     for c in COLOURS:
@@ -122,7 +132,7 @@ def questions(rng, objects, kinds=KINDS):
             out.append(("count", f"How many {c} objects are there?", str(k)))
     present = {(o["colour"], o["shape"]) for o in objects}
     absent = [(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]
-    for c, s in present:
+    for c, s in sorted(present):
         out.append(("exist", f"Is there a {c} {s}?", "yes"))
         c2, s2 = absent[rng.integers(len(absent))]
         out.append(("exist", f"Is there a {c2} {s2}?", "no"))
@@ -152,6 +162,7 @@ def eval_set(folder, seed=2026, per_kind=100):
     os.makedirs(os.path.join(folder, "scenes"), exist_ok=True)
     counts = {k: 0 for k in KINDS}
     rows = []
+    scene_rows = []
     index = 0
     while min(counts.values()) < per_kind:
         img, objects = make_scene(rng)
@@ -170,12 +181,17 @@ def eval_set(folder, seed=2026, per_kind=100):
             continue
         name = f"scene_{index:04d}.png"
         img.save(os.path.join(folder, "scenes", name), optimize=True)
+        scene_rows.append({"image": f"scenes/{name}", "width": img.width, "height": img.height, "objects": objects})
         for kind, q, a in taken:
             rows.append({"image": f"scenes/{name}", "question": q, "answer": a, "kind": kind,
                          "width": img.width, "height": img.height})
         index += 1
     with open(os.path.join(folder, "questions.jsonl"), "w") as f:
         for r in rows:
+            f.write(json.dumps(r) + "\n")
+    # What each scene holds (boxes in pixels), for analyses such as where CLS attention falls.
+    with open(os.path.join(folder, "scenes.jsonl"), "w") as f:
+        for r in scene_rows:
             f.write(json.dumps(r) + "\n")
     print(f"{len(rows)} questions on {index} scenes: {counts}")
 
