@@ -102,13 +102,16 @@ public struct LlamaDecoder: Sendable {
 
     /// Writes the embeddings of `tokens` into rows of `out` ([tokens.count, D]).
     public func embed(_ tokens: [Int], into out: UnsafeMutablePointer<Float>) throws {
+        for (i, t) in tokens.enumerated() { try embed(token: t, into: out + i * config.hiddenSize, index: i) }
+    }
+
+    /// Writes one token's embedding into `out` ([D]).
+    public func embed(token t: Int, into out: UnsafeMutablePointer<Float>, index: Int = 0) throws {
         let d = config.hiddenSize
-        for (i, t) in tokens.enumerated() {
-            guard t >= 0 && t < config.vocabSize else {
-                throw FoveaError.invalidInput(reason: "token id \(t) at index \(i) is outside the vocabulary (0..<\(config.vocabSize))")
-            }
-            (out + i * d).update(from: embedTokens.data + t * d, count: d)
+        guard t >= 0 && t < config.vocabSize else {
+            throw FoveaError.invalidInput(reason: "token id \(t) at index \(index) is outside the vocabulary (0..<\(config.vocabSize))")
         }
+        out.update(from: embedTokens.data + t * d, count: d)
     }
 
     /// A cache sized for this decoder.

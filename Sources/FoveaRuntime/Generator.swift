@@ -72,14 +72,15 @@ public final class Generator: @unchecked Sendable {
         var out: [Int] = []
         let d = model.config.text.hiddenSize
         let step = Tensor(zeros: [1, d])
+        let stepOrigin: [TokenOrigin] = [.textAfter]   // one array for the whole loop, not one per token
         var current = logits
         let t2 = now()
         while out.count < request.maxNewTokens {
             let next = sampler.sample(current.data, count: model.config.text.vocabSize)
             out.append(next)
             if !onToken(next) || request.stopTokens.contains(next) || out.count == request.maxNewTokens { break }
-            try model.decoder.embed([next], into: step.data)
-            current = try model.decoder.forward(step, origins: [.textAfter], cache: cache, logits: .last, workspace: workspace)
+            try model.decoder.embed(token: next, into: step.data)
+            current = try model.decoder.forward(step, origins: stepOrigin, cache: cache, logits: .last, workspace: workspace)
         }
         stats.decodeSeconds = now() - t2
         stats.generatedTokens = out.count

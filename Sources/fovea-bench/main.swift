@@ -134,7 +134,7 @@ for r in 0..<(runs + 1) {   // first run warms caches and page tables; not count
     let td = now()
     for _ in 0..<decodeSteps {
         let next = Sampler.argmax(logits.data, count: config.text.vocabSize)
-        try model.decoder.embed([next], into: step.data)
+        try model.decoder.embed(token: next, into: step.data)
         logits = try model.decoder.forward(step, origins: [.textAfter], cache: cache, logits: .last, workspace: workspace)
     }
     let decode = (now() - td) / Double(decodeSteps)
