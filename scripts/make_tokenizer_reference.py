@@ -36,7 +36,7 @@ def strings():
         "Is there a green triangle? Answer yes or no.", "How many stars are in the picture?", "What letter is written in the top-left?",
         "!!!???...", "--- *** ___", "(parentheses) [brackets] {braces}", "\"quoted\" 'single'", "a\u00a0b non-breaking",
         "zero\u200bwidth", "combining e\u0301", "\u00e9 precomposed", "ﬁ ligature", "Ｆｕｌｌｗｉｄｔｈ", "ALLCAPS WORDS HERE",
-        "camelCaseIdentifier snake_case_identifier", "a" * 50, "ab" * 40, "🙂" * 10, " " * 17, "\n" * 5,
+        "camelCaseIdentifier snake_case_identifier", "a" * 50, "ab" * 40, "5\u0301x 7\u20e3", "e\u0301<|im_end|>\u00e9", "🙂" * 10, " " * 17, "\n" * 5,
     ]
     rng = random.Random(1234)
     alphabet = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"-_()[]{}<>/\\\n\t") + \

@@ -58,17 +58,18 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
     func preTokenize(_ text: String) -> [String] {
         var spans: [String] = []
         if splitDigits {
-            // `Digits(individual_digits: true)`: every numeric character is its own span.
-            var cur = ""
-            for ch in text {
-                if ch.unicodeScalars.count == 1, ch.unicodeScalars.first!.properties.numericType != nil {
-                    if !cur.isEmpty { spans.append(cur); cur = "" }
-                    spans.append(String(ch))
+            // `Digits(individual_digits: true)`: every numeric scalar is its own span (scalars, not
+            // Characters: a digit followed by a combining mark is still split off).
+            var cur = String.UnicodeScalarView()
+            for u in text.unicodeScalars {
+                if u.properties.numericType != nil {
+                    if !cur.isEmpty { spans.append(String(cur)); cur = .init() }
+                    spans.append(String(u))
                 } else {
-                    cur.append(ch)
+                    cur.append(u)
                 }
             }
-            if !cur.isEmpty { spans.append(cur) }
+            if !cur.isEmpty { spans.append(String(cur)) }
         } else {
             spans = [text]
         }

@@ -36,25 +36,32 @@ public struct AddedToken: Sendable, Equatable {
 
 enum TextSegment { case text(String, atStart: Bool), token(Int) }
 
-/// Cuts added tokens out of `text`, longest match first.
+/// Cuts added tokens out of `text`, longest match first. Matching is by Unicode scalars, as the
+/// `tokenizers` library matches (Swift's Character comparison would treat "é" and "e\u{301}" alike).
 func splitAddedTokens(_ text: String, _ tokens: [AddedToken], specialTokens: Bool) -> [TextSegment] {
-    let candidates = tokens.filter { specialTokens || !$0.special }.sorted { $0.content.count > $1.content.count }
-    if candidates.isEmpty { return text.isEmpty ? [] : [.text(text, atStart: true)] }
+    let candidates = tokens.filter { (specialTokens || !$0.special) && !$0.content.isEmpty }
+        .sorted { $0.content.unicodeScalars.count > $1.content.unicodeScalars.count }
+        .map { (id: $0.id, scalars: Array($0.content.unicodeScalars)) }
+    let scalars = Array(text.unicodeScalars)
+    if candidates.isEmpty { return scalars.isEmpty ? [] : [.text(text, atStart: true)] }
     var segments: [TextSegment] = []
-    var rest = Substring(text)
-    var pending = ""
+    var pending = String.UnicodeScalarView()
     var pendingAtStart = true
-    while !rest.isEmpty {
-        if let hit = candidates.first(where: { !$0.content.isEmpty && rest.hasPrefix($0.content) }) {
-            if !pending.isEmpty { segments.append(.text(pending, atStart: pendingAtStart)); pending = "" }
+    var i = 0
+    while i < scalars.count {
+        if let hit = candidates.first(where: { c in
+            i + c.scalars.count <= scalars.count && scalars[i..<(i + c.scalars.count)].elementsEqual(c.scalars)
+        }) {
+            if !pending.isEmpty { segments.append(.text(String(pending), atStart: pendingAtStart)); pending = .init() }
             segments.append(.token(hit.id))
-            rest = rest.dropFirst(hit.content.count)
+            i += hit.scalars.count
             pendingAtStart = false
         } else {
-            pending.append(rest.removeFirst())
+            pending.append(scalars[i])
+            i += 1
         }
     }
-    if !pending.isEmpty { segments.append(.text(pending, atStart: pendingAtStart)) }
+    if !pending.isEmpty { segments.append(.text(String(pending), atStart: pendingAtStart)) }
     return segments
 }
 

@@ -1,5 +1,4 @@
 import ArgumentParser
-import FoveaModels
 
 @main
 struct Fovea: AsyncParsableCommand {
@@ -10,7 +9,3 @@ struct Fovea: AsyncParsableCommand {
     )
 }
 
-/// A model folder (config.json + safetensors) or a `.gguf` file.
-func loadModel(_ path: String) throws -> VisionLanguageModel {
-    path.lowercased().hasSuffix(".gguf") ? try VisionLanguageModel(gguf: path) : try VisionLanguageModel(directory: path)
-}

@@ -21,7 +21,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        let m = try loadModel(model)
+        let m = try loadWithProgress(model).model
         print(ModelReport.describe(m, context: context))
     }
 }

@@ -56,6 +56,15 @@ struct TokenIdentityTests {
         #expect(tok.encode("e\u{301}") == [1, 6])
         #expect(tok.decode([1, 6]).unicodeScalars.map(\.value) == [0x65, 0x301])
     }
+
+    @Test("an added token matches its own scalars only, not a canonically equivalent spelling")
+    func addedTokenIdentity() {
+        let vocab: [Piece: Int] = [Piece("<unk>"): 0, Piece("▁"): 1, Piece("e"): 3, Piece("\u{301}"): 4]
+        let tok = SentencePieceBPETokenizer(pieces: vocab, merges: [], addedTokens: [AddedToken(id: 9, content: "\u{e9}", special: false)],
+                                            prepend: .never, prefix: [], unkToken: "<unk>", byteFallback: false)
+        #expect(tok.encode("\u{e9}") == [9])
+        #expect(tok.encode("e\u{301}") == [3, 4])
+    }
 }
 
 @Suite("SentencePiece-style BPE on long input")

@@ -9,9 +9,12 @@ import FoveaIO
 public struct ImageProcessor: Sendable {
     public enum Kind: Sendable { case clip, llavaNext }
     public var kind: Kind
-    /// `size.shortest_edge`, or nil when `size` gives height and width.
-    public var shortestEdge: Int?
-    public var size: (height: Int, width: Int)?
+    /// How `size` resizes: the short side to a length (aspect kept), or to a fixed height × width.
+    public enum Resize: Sendable {
+        case shortestEdge(Int)
+        case fixed(height: Int, width: Int)
+    }
+    public var resize: Resize
     public var cropSize: (height: Int, width: Int)
     public var doResize = true, doCenterCrop = true, doRescale = true, doNormalize = true
     public var rescaleFactor: Double = 1 / 255
@@ -40,17 +43,20 @@ public struct ImageProcessor: Sendable {
             throw FoveaError.unsupportedModel(path: j.path, field: "image_processor_type", value: type)
         }
         if let s = try j.object("size") {
-            shortestEdge = try s.int("shortest_edge")
-            if let h = try s.int("height"), let w = try s.int("width") { size = (h, w) }
-            try j.check(shortestEdge != nil || size != nil, "size", "needs shortest_edge or height and width")
+            if let e = try s.int("shortest_edge") {
+                resize = .shortestEdge(e)
+            } else if let h = try s.int("height"), let w = try s.int("width") {
+                resize = .fixed(height: h, width: w)
+            } else {
+                throw FoveaError.invalidConfig(path: j.path, field: "size", reason: "needs shortest_edge, or height and width")
+            }
         } else {
-            shortestEdge = 224
+            resize = .shortestEdge(224)
         }
         if let c = try j.object("crop_size") {
             cropSize = (try c.requiredInt("height"), try c.requiredInt("width"))
         } else {
-            let e = shortestEdge ?? size!.height
-            cropSize = (e, e)
+            cropSize = Self.baseSize(resize)
         }
         doResize = try j.bool("do_resize", default: true)
         doCenterCrop = try j.bool("do_center_crop", default: true)
@@ -68,7 +74,8 @@ public struct ImageProcessor: Sendable {
         if kind == .llavaNext {
             pinpoints = try j.intPairs("image_grid_pinpoints") ?? [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
         }
-        for (k, v) in [("crop_size.height", cropSize.height), ("crop_size.width", cropSize.width), ("size.shortest_edge", shortestEdge ?? 1)] {
+        let (rh, rw) = Self.baseSize(resize)
+        for (k, v) in [("crop_size.height", cropSize.height), ("crop_size.width", cropSize.width), ("size", min(rh, rw))] {
             try j.check(v > 0, k, "must be positive, found \(v)")
         }
     }
@@ -113,12 +120,22 @@ public struct ImageProcessor: Sendable {
     /// transformers' `get_resize_output_image_size(default_to_square=False)`: the short side
     /// becomes `shortest_edge`, the long side `int(shortest_edge · long / short)`.
     func resizeTarget(height: Int, width: Int) -> (Int, Int) {
-        if let s = shortestEdge {
+        switch resize {
+        case .shortestEdge(let s):
             let (short, long) = width <= height ? (width, height) : (height, width)
             let newLong = Int(Double(s) * Double(long) / Double(short))
             return width <= height ? (newLong, s) : (s, newLong)
+        case .fixed(let h, let w):
+            return (h, w)
         }
-        return size!
+    }
+
+    /// The square (or fixed) size LLaVA-NeXT squashes the base image to, and the default crop.
+    static func baseSize(_ r: Resize) -> (Int, Int) {
+        switch r {
+        case .shortestEdge(let e): return (e, e)
+        case .fixed(let h, let w): return (h, w)
+        }
     }
 
     /// transformers' `center_crop`: top-left at ((H − h) // 2, (W − w) // 2), zero-padded if the crop is larger.
@@ -159,8 +176,8 @@ public struct ImageProcessor: Sendable {
         }
         let tile = cropSize.height
         var out: [RGBImage] = []
-        let baseSize = size ?? (shortestEdge!, shortestEdge!)
-        out.append(PILResample.resize(image, width: baseSize.width, height: baseSize.height, filter: filter))
+        let (bh, bw) = Self.baseSize(resize)
+        out.append(PILResample.resize(image, width: bw, height: bh, filter: filter))
         for ty in stride(from: 0, to: best.height, by: tile) {
             for tx in stride(from: 0, to: best.width, by: tile) {
                 var px = [UInt8](repeating: 0, count: tile * tile * 3)
