@@ -2,13 +2,14 @@
 """Synthetic high-resolution scenes with known content, and questions about them with short
 exact answers: the data Fovea's trained test model learns from and is evaluated on.
 
-A scene (448–896 px a side, eight aspect ratios so LLaVA-NeXT's anyres picks different grids)
-holds 3–5 objects — circles, squares, triangles, diamonds in six colours — on a smooth, muted,
-textured background, so most of the picture carries nothing. The test model's tower sees
-112-px tiles of 14-px patches and at most a 224–336-px anyres canvas, so an object (19–26% of
-the shorter side) covers at least 3×3 patches of the tiles but only about 1.5×1.5 of the base
-image. About half the objects carry one printed character (7% of the shorter side): about one
-patch in the tiles, half a patch in the base — only the tiles resolve it.
+A scene (336–672 px a side, eight aspect ratios so LLaVA-NeXT's anyres picks different grids)
+holds 3–5 objects (2 where no third fits) — circles, squares, triangles, diamonds in six colours — on a smooth, muted,
+textured background, so most of the picture carries nothing. Sizes are set in the test model's
+tile space: the tower sees 112-px tiles of 14-px patches cut from an anyres canvas of at most
+224×224 (or 112×336), so a scene is shown at 1/4–1/2 of its size. An object measures 42–56 px
+there (3–4 patches a side) but only about half that in the squashed 112-px base image. About
+half the objects carry one printed character whose capitals stand about 17 px in the tiles
+(a little over one patch) and about 8 px in the base image — only the tiles resolve it.
 
 Question kinds (answers are one word):
     colour    What colour is the triangle?                     -> red
@@ -33,7 +34,9 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), 
            "purple": (150, 60, 190), "orange": (245, 140, 30)}
 CHARS = list("ABCDEFHKLMNPRTXY2345789")
 REGIONS = ["top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right"]
-SIZES = [(448, 448), (448, 672), (672, 448), (448, 560), (560, 448), (672, 672), (448, 896), (896, 448)]
+SIZES = [(448, 448), (448, 672), (672, 448), (448, 560), (560, 448), (672, 672), (336, 672), (672, 336)]  # (w, h)
+# The test model's anyres grid (height, width) — LLaVA-NeXT's five at a third of the scale.
+PINPOINTS = [[112, 224], [224, 112], [224, 224], [336, 112], [112, 336]]
 KINDS = ["colour", "where", "count", "exist", "ocr"]
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six"]
 
@@ -63,6 +66,19 @@ def draw_shape(draw, shape, box, colour):
         draw.polygon([((x0 + x1) / 2, y0), (x1, (y0 + y1) / 2), ((x0 + x1) / 2, y1), (x0, (y0 + y1) / 2)], fill=colour)
 
 
+def canvas_scale(w, h):
+    """The scale at which LLaVA-NeXT shows a w×h image on its best canvas (transformers'
+    select_best_resolution: most effective pixels, then least waste)."""
+    best, most, least_waste = 1.0, 0, float("inf")
+    for ph, pw in PINPOINTS:
+        s = min(pw / w, ph / h)
+        effective = min(int(w * s) * int(h * s), w * h)
+        waste = pw * ph - effective
+        if effective > most or (effective == most and waste < least_waste):
+            best, most, least_waste = s, effective, waste
+    return best
+
+
 def region_of(cx, cy, w, h):
     col = min(int(cx / w * 3), 2)
     row = min(int(cy / h * 3), 2)
@@ -81,14 +97,15 @@ def label_map(objects, w, h):
 def make_scene(rng):
     """Returns (PIL image, list of objects)."""
     w, h = SIZES[rng.integers(len(SIZES))]
+    scale = canvas_scale(w, h)
     img = Image.fromarray(background(rng, h, w))
     draw = ImageDraw.Draw(img)
     objects = []
     n = int(rng.integers(3, 6))
-    for _ in range(400):
+    for _ in range(3000):
         if len(objects) == n:
             break
-        size = int(min(w, h) * rng.uniform(0.19, 0.26))
+        size = int(rng.uniform(42, 56) / scale)
         x0, y0 = int(rng.integers(8, w - size - 8)), int(rng.integers(8, h - size - 8))
         box = (x0, y0, x0 + size, y0 + size)
         if any(not (box[2] + 12 < o["box"][0] or o["box"][2] + 12 < box[0] or box[3] + 12 < o["box"][1] or o["box"][3] + 12 < box[1])
@@ -101,7 +118,7 @@ def make_scene(rng):
     for o in objects:
         draw_shape(draw, o["shape"], o["box"], COLOURS[o["colour"]])
     # Characters: printed on about half the objects, at a size only the tiles resolve.
-    font_px = max(14, int(min(w, h) * 0.07))
+    font_px = round(24 / scale)
     font = ImageFont.load_default(size=font_px)
     for o in objects:
         if rng.random() < 0.5:
@@ -110,6 +127,7 @@ def make_scene(rng):
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + (0.12 * (y1 - y0) if o["shape"] == "triangle" else 0)
             ink = (255, 255, 255) if o["colour"] in ("blue", "purple", "red", "green") else (20, 20, 20)
             draw.text((cx, cy), o["char"], fill=ink, font=font, anchor="mm")
+            o["char_box"] = [int(v) for v in draw.textbbox((cx, cy), o["char"], font=font, anchor="mm")]
     return img, objects
 
 
