@@ -13,7 +13,6 @@ Prints a JSON summary and writes it to <model>/cls_analysis.json.
 """
 import argparse
 import json
-import math
 import os
 import sys
 
@@ -24,26 +23,17 @@ from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenes  # noqa: E402
-from train import PINPOINTS, TILE, PATCH, scenes_best  # noqa: E402
+from train import PATCH, TILE, canvas_geometry, partitions  # noqa: E402
 
 
 def partition_labels(objects, w, h):
-    """Per-patch 'covers an object' masks for the base view and each tile, following the processor's geometry."""
-    lab = Image.fromarray((scenes.label_map(objects, w, h) > 0).astype(np.uint8) * 255)
+    """Per-patch 'covers an object' masks (over half the patch) for the base view and each tile,
+    cut with the processor's geometry, and the tile grid (rows, cols)."""
+    lab = Image.fromarray((scenes.label_map(objects, w, h) > 0).astype(np.uint8))
     g = TILE // PATCH
-    def patches(img):
-        a = np.array(img, dtype=np.float32) / 255
-        return a.reshape(g, PATCH, g, PATCH).mean(axis=(1, 3)).reshape(-1) > 0.5
-    out = [patches(lab.resize((TILE, TILE), Image.NEAREST))]
-    bh, bw = scenes_best(h, w)
-    s = min(bw / w, bh / h)
-    nw, nh = min(math.ceil(w * s), bw), min(math.ceil(h * s), bh)
-    canvas = Image.new("L", (bw, bh), 0)
-    canvas.paste(lab.resize((nw, nh), Image.NEAREST), ((bw - nw) // 2, (bh - nh) // 2))
-    for y in range(0, bh, TILE):
-        for x in range(0, bw, TILE):
-            out.append(patches(canvas.crop((x, y, x + TILE, y + TILE))))
-    return out, (bh // TILE, bw // TILE)
+    masks = [v.reshape(g, PATCH, g, PATCH).mean(axis=(1, 3)).reshape(-1) > 0.5 for v in partitions(lab, Image.NEAREST)]
+    (ch, cw), _, _ = canvas_geometry(h, w)
+    return masks, (ch // TILE, cw // TILE)
 
 
 def packed_index(grid, h, w, side):

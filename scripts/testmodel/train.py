@@ -1,24 +1,35 @@
 #!/usr/bin/env python3
 """Trains Fovea's test model: a small LLaVA-NeXT in the exact Hugging Face format.
 
-    python3 scripts/testmodel/train.py --out models/fovea-test-llava [--vision-minutes 8] [--llava-minutes 30]
+    python3 scripts/testmodel/train.py --out DIR [--small] [--scenes N] [--vision-minutes M]
+                                       [--base-minutes M] [--llava-minutes M] [--tower tower.pt]
 
-Stages (all seeded):
+Stages (seeded; each runs for a wall-clock budget, so step counts depend on the machine):
  0. tokenizer — byte-level BPE trained with `tokenizers` on the question/answer language, plus
     <image>, <|im_start|>, <|im_end|>, <pad>; ChatML chat template.
- 1. vision pre-training — a CLIP-style ViT with CLS on 112-px views of scenes (tiles and whole-scene
-    base views). CLS (read at the feature layer, hidden_states[-2]) predicts which colours, shapes
-    and colour–shape pairs are present; every patch predicts the colour and shape under it and
-    whether a character is printed there (the dense loss that makes patch features carry identity).
- 2. LLaVA-NeXT — tower + projector + image_newline + a small Llama with grouped-query attention,
-    trained end to end on 3 question/answer turns per scene (loss on answers only).
- Then greedy answers on data/eval (500 questions) with transformers, accuracy per kind.
+    scene pool — N training scenes (seed stream (seed, i), never the evaluation seed), generated
+    once in two processes: the processor's partitions (base view + tiles, uint8), per-patch
+    targets and questions. Both later stages draw from it.
+ 1. vision pre-training — a CLIP-style ViT with CLS on exactly the partitions the LLaVA-NeXT
+    processor makes. CLS (read at the feature layer, hidden_states[-2]) predicts which colours,
+    shapes and colour–shape pairs its partition shows; every patch predicts the colour, shape and
+    printed character under it. Saves tower.pt (--tower reuses one and skips this stage).
+ 2a. LLaVA on the base view alone (64 visual tokens), tower frozen, 8 question/answer turns per
+    scene, loss on the answers; plus two training-only aids that do not change the model's
+    format: a grounding loss (visual tokens read through the tied output embedding name what is
+    under their patch) and attention supervision (two heads of the middle layer are pushed onto
+    the patches a question is about, two of the layer below onto the question's naming words).
+    Without them the language model stayed at the answer priors in every run we made.
+ 2b. LLaVA on the full anyres input, through LlavaNextForConditionalGeneration as transformers
+    runs it (the hand-built batches are checked against LlavaNextProcessor's on the first step).
+ Then greedy answers on data/eval (500 questions) with transformers, accuracy per kind, in
+ training.json and train.log.
 """
 import argparse
 import json
 import math
+import multiprocessing
 import os
-import random
 import sys
 import time
 
@@ -35,12 +46,13 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # 
 from transformers import (CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlavaNextConfig,  # noqa: E402
                           LlavaNextForConditionalGeneration, LlavaNextImageProcessorPil, LlavaNextProcessor,
                           PreTrainedTokenizerFast)
+from transformers.image_processing_utils import select_best_resolution  # noqa: E402
 
 TILE, PATCH = 112, 14
-PINPOINTS = [[112, 224], [224, 112], [224, 224], [336, 112], [112, 336]]
+PINPOINTS = scenes.PINPOINTS
 CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
                  "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
-COLOURS, SHAPES = list(scenes.COLOURS), scenes.SHAPES
+COLOURS, SHAPES, CHARS = list(scenes.COLOURS), scenes.SHAPES, scenes.CHARS
 
 
 def build_tokenizer(out):
@@ -66,139 +78,343 @@ def build_tokenizer(out):
     return fast
 
 
-# MARK: stage 1
+# MARK: the scene pool
 
-class VisionPretrainer(nn.Module):
-    def __init__(self, cfg):
-        super().__init__()
-        self.tower = CLIPVisionModel(cfg)
-        d = cfg.hidden_size
-        self.norm = nn.LayerNorm(d)
-        self.cls_head = nn.Linear(d, len(COLOURS) + len(SHAPES) + len(COLOURS) * len(SHAPES))
-        self.patch_head = nn.Linear(d, (len(COLOURS) + 1) + (len(SHAPES) + 1) + 2)
-
-    def forward(self, pixels):
-        h = self.norm(self.tower(pixel_values=pixels, output_hidden_states=True).hidden_states[-2])
-        return self.cls_head(h[:, 0]), self.patch_head(h[:, 1:])
+def canvas_geometry(h, w):
+    """LLaVA-NeXT's anyres canvas for an h×w image: (canvas h, w), resized (h, w), paste offset (y, x)."""
+    ch, cw = select_best_resolution((h, w), PINPOINTS)
+    sw, sh = cw / w, ch / h
+    if sw < sh:
+        nw, nh = cw, min(math.ceil(h * sw), ch)
+    else:
+        nh, nw = ch, min(math.ceil(w * sh), cw)
+    return (ch, cw), (nh, nw), ((ch - nh) // 2, (cw - nw) // 2)
 
 
-def view(rng, img, objects):
-    """A 112-px view as the LLaVA-NeXT processor would show it: a tile of the anyres canvas or the base image."""
+def partitions(img, resample):
+    """The processor's partitions of one image before rescaling: the squashed base view, then the
+    canvas tiles in row-major order. `img` is a PIL image (RGB or a label map)."""
     w, h = img.size
-    lab = scenes.label_map(objects, w, h)
+    (ch, cw), (nh, nw), (py, px) = canvas_geometry(h, w)
+    canvas = Image.new(img.mode, (cw, ch), 0)
+    canvas.paste(img.resize((nw, nh), resample), (px, py))
+    views = [img.resize((TILE, TILE), resample)]
+    views += [canvas.crop((x, y, x + TILE, y + TILE)) for y in range(0, ch, TILE) for x in range(0, cw, TILE)]
+    return [np.array(v) for v in views]
+
+
+def patch_majority(label, classes):
+    """Most common label value under each 14-px patch of a 112-px view: [64]."""
+    g = TILE // PATCH
+    cells = label.reshape(g, PATCH, g, PATCH).transpose(0, 2, 1, 3).reshape(g * g, PATCH * PATCH)
+    counts = np.stack([(cells == c).sum(1) for c in range(classes)], axis=1)
+    return counts.argmax(1), counts
+
+
+def scene_record(key):
+    """One training scene, everything later stages need: the processor's partitions (uint8), per-patch
+    targets (colour, shape, character; 0 = none), per-partition presence targets for CLS, questions."""
+    seed, index = key
+    rng = np.random.default_rng([seed, index])
+    img, objects = scenes.make_scene(rng)
+    qs = scenes.questions(rng, objects)
+    w, h = img.size
+    lab = Image.fromarray(scenes.label_map(objects, w, h))
     chars = np.zeros((h, w), dtype=np.uint8)
     for i, o in enumerate(objects):
         if o["char"]:
-            x0, y0, x1, y1 = o["box"]
-            cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-            r = int(min(w, h) * 0.035)
-            chars[max(cy - r, 0):cy + r, max(cx - r, 0):cx + r] = 1
-    if rng.random() < 0.3:
-        size = (TILE, TILE)
-        im, lb, ch = img.resize(size, Image.BICUBIC), Image.fromarray(lab).resize(size, Image.NEAREST), Image.fromarray(chars).resize(size, Image.NEAREST)
-    else:
-        bh, bw = scenes_best(h, w)
-        scale = min(bw / w, bh / h)
-        nw, nh = min(math.ceil(w * scale), bw), min(math.ceil(h * scale), bh)
-        im, lb, ch = img.resize((nw, nh), Image.BICUBIC), Image.fromarray(lab).resize((nw, nh), Image.NEAREST), Image.fromarray(chars).resize((nw, nh), Image.NEAREST)
-        x0 = int(rng.integers(0, max(nw - TILE, 0) + 1)) // 16 * 16 if nw > TILE else 0
-        y0 = int(rng.integers(0, max(nh - TILE, 0) + 1)) // 16 * 16 if nh > TILE else 0
-        box = (x0, y0, x0 + TILE, y0 + TILE)
-        im, lb, ch = im.crop(box), lb.crop(box), ch.crop(box)
-    return np.array(im), np.array(lb), np.array(ch)
+            x0, y0, x1, y1 = o["char_box"]
+            chars[y0:y1, x0:x1] = i + 1
+    views = np.stack(partitions(img, Image.BICUBIC))
+    lab_views = partitions(lab, Image.NEAREST)
+    char_views = partitions(Image.fromarray(chars), Image.NEAREST)
+    n = len(objects) + 1
+    colour_of = np.array([0] + [COLOURS.index(o["colour"]) + 1 for o in objects])
+    shape_of = np.array([0] + [SHAPES.index(o["shape"]) + 1 for o in objects])
+    char_of = np.array([0] + [CHARS.index(o["char"]) + 1 if o["char"] else 0 for o in objects])
+    region_of = np.array([0] + [scenes.REGIONS.index(o["region"]) + 1 for o in objects])
+    patch_t, cls_t = [], []
+    for lv, cv in zip(lab_views, char_views):
+        obj, counts = patch_majority(lv, n)
+        ch_obj, ch_counts = patch_majority(cv, n)
+        char_here = np.where(ch_counts.max(1) * 4 >= PATCH * PATCH, ch_obj, 0)  # a quarter of the patch
+        char_here = np.where(ch_obj > 0, char_here, 0)
+        patch_t.append(np.stack([colour_of[obj], shape_of[obj], char_of[char_here], region_of[obj]], axis=1))
+        visible = [i for i in range(1, n) if counts[:, i].sum() >= PATCH * PATCH]  # at least a patch's worth
+        t = np.zeros(len(COLOURS) + len(SHAPES) + len(COLOURS) * len(SHAPES), dtype=np.float32)
+        for i in visible:
+            c, s = colour_of[i] - 1, shape_of[i] - 1
+            t[c] = 1; t[len(COLOURS) + s] = 1; t[len(COLOURS) + len(SHAPES) + c * len(SHAPES) + s] = 1
+        cls_t.append(t)
+    return {"key": key, "views": views, "patch": np.stack(patch_t).astype(np.int64), "cls": np.stack(cls_t), "questions": qs,
+            "size": (h, w)}
 
 
-def scenes_best(h, w):
-    best, maxe, minw = None, 0, float("inf")
-    for ph, pw in PINPOINTS:
-        s = min(pw / w, ph / h)
-        e = min(int(w * s) * int(h * s), w * h)
-        waste = pw * ph - e
-        if e > maxe or (e == maxe and waste < minw):
-            best, maxe, minw = (ph, pw), e, waste
-    return best
+def scene_pool(seed, count, log):
+    start = time.time()
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool_ = pool.map(scene_record, [(seed, i) for i in range(count)], chunksize=32)
+    log(f"scene pool: {count} scenes, {sum(len(r['views']) for r in pool_)} partitions, "
+        f"{sum(len(r['questions']) for r in pool_)} questions in {time.time() - start:.0f} s")
+    return pool_
 
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
 
-def vision_batch(rng, stream, n):
-    xs, cls_t, patch_c, patch_s, patch_ch = [], [], [], [], []
-    for _ in range(n):
-        img, objects, _ = next(stream)
-        im, lb, ch = view(rng, img, objects)
-        xs.append(((im.astype(np.float32) / 255 - MEAN) / STD).transpose(2, 0, 1))
-        present = set(int(v) - 1 for v in np.unique(lb) if v > 0)
-        t = np.zeros(len(COLOURS) + len(SHAPES) + len(COLOURS) * len(SHAPES), dtype=np.float32)
-        for i in present:
-            ci, si = COLOURS.index(objects[i]["colour"]), SHAPES.index(objects[i]["shape"])
-            t[ci] = 1; t[len(COLOURS) + si] = 1; t[len(COLOURS) + len(SHAPES) + ci * len(SHAPES) + si] = 1
-        cls_t.append(t)
-        g = TILE // PATCH
-        pc, ps, pch = [], [], []
-        for py in range(g):
-            for px in range(g):
-                cell = lb[py * PATCH:(py + 1) * PATCH, px * PATCH:(px + 1) * PATCH]
-                vals, counts = np.unique(cell, return_counts=True)
-                idx = int(vals[np.argmax(counts)])
-                if idx == 0:
-                    pc.append(0); ps.append(0)
-                else:
-                    o = objects[idx - 1]
-                    pc.append(COLOURS.index(o["colour"]) + 1); ps.append(SHAPES.index(o["shape"]) + 1)
-                pch.append(int(ch[py * PATCH:(py + 1) * PATCH, px * PATCH:(px + 1) * PATCH].mean() > 0.3))
-        patch_c.append(pc); patch_s.append(ps); patch_ch.append(pch)
-    return (torch.tensor(np.stack(xs)), torch.tensor(np.stack(cls_t)), torch.tensor(patch_c), torch.tensor(patch_s),
-            torch.tensor(patch_ch))
+def normalise(views):
+    """uint8 [..., 112, 112, 3] → the processor's float pixels [..., 3, 112, 112]."""
+    x = (views.astype(np.float32) * np.float32(1 / 255) - MEAN) / STD
+    return np.ascontiguousarray(np.moveaxis(x, -1, -3))
 
 
-def train_vision(cfg, minutes, seed, log):
+# MARK: stage 1
+
+class VisionPretrainer(nn.Module):
+    """The tower plus the training-only heads, all read at the feature layer (hidden_states[-2])."""
+    def __init__(self, cfg):
+        super().__init__()
+        self.tower = CLIPVisionModel(cfg)
+        d = cfg.hidden_size
+        self.norm = nn.LayerNorm(d)
+        self.cls_head = nn.Linear(d, len(COLOURS) + len(SHAPES) + len(COLOURS) * len(SHAPES))
+        self.patch_head = nn.Linear(d, (len(COLOURS) + 1) + (len(SHAPES) + 1) + (len(CHARS) + 1))
+
+    def forward(self, pixels):
+        h = self.norm(self.tower(pixel_values=pixels, output_hidden_states=True).hidden_states[-2])
+        return self.cls_head(h[:, 0]), self.patch_head(h[:, 1:])
+
+
+def schedule(progress, warmup=0.02):
+    """Learning-rate factor at `progress` (0…1 of a stage's wall-clock budget — the stages are timed,
+    not counted in steps): linear warm-up, then cosine down to a tenth."""
+    if progress < warmup:
+        return max(progress / warmup, 0.01)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
+
+
+def train_vision(cfg, pool, minutes, seed, log, batch=64):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    stream = scenes.training_stream(seed)
+    views = np.concatenate([r["views"] for r in pool])
+    patch_t = torch.tensor(np.concatenate([r["patch"] for r in pool]))
+    cls_t = torch.tensor(np.concatenate([r["cls"] for r in pool]))
     model = VisionPretrainer(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
-    start, step, seen = time.time(), 0, 0
-    while time.time() - start < minutes * 60:
-        x, ct, pc, ps, pch = vision_batch(rng, stream, 32)
+    nc, ns = len(COLOURS) + 1, len(SHAPES) + 1
+    # Object patches are a minority; weigh them up so the heads do not settle on "background".
+    start, step, seen, budget = time.time(), 0, 0, minutes * 60
+    while time.time() - start < budget:
+        idx = rng.integers(0, len(views), batch)
+        x = torch.from_numpy(normalise(views[idx]))
         cls_logits, patch_logits = model(x)
-        nc, ns = len(COLOURS) + 1, len(SHAPES) + 1
-        loss = (F.binary_cross_entropy_with_logits(cls_logits, ct)
-                + F.cross_entropy(patch_logits[..., :nc].reshape(-1, nc), pc.reshape(-1))
-                + F.cross_entropy(patch_logits[..., nc:nc + ns].reshape(-1, ns), ps.reshape(-1))
-                + F.cross_entropy(patch_logits[..., nc + ns:].reshape(-1, 2), pch.reshape(-1)))
+        pt = patch_t[idx]
+        on = (pt[..., 0] > 0).float() * 3 + 1
+        def ce(logits, target, weight):
+            return (F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none") * weight.reshape(-1)).sum() / weight.sum()
+        loss_cls = F.binary_cross_entropy_with_logits(cls_logits, cls_t[idx])
+        loss_patch = (ce(patch_logits[..., :nc], pt[..., 0], on) + ce(patch_logits[..., nc:nc + ns], pt[..., 1], on)
+                      + ce(patch_logits[..., nc + ns:], pt[..., 2], (pt[..., 2] > 0).float() * 8 + 1))
+        loss = loss_cls * 4 + loss_patch
+        for g in opt.param_groups:
+            g["lr"] = 2e-3 * schedule((time.time() - start) / budget)
         opt.zero_grad(); loss.backward(); opt.step()
-        step += 1; seen += 32
-        if step % 25 == 0:
-            log(f"vision step {step} ({seen / (time.time() - start):.0f} img/s): loss {loss.item():.3f}")
-    return model.tower, {"steps": step, "images": seen, "seconds": time.time() - start, "final_loss": loss.item()}
+        step += 1; seen += batch
+        if step % 50 == 0:
+            with torch.no_grad():
+                on_obj = pt[..., 0] > 0
+                acc_c = (patch_logits[..., :nc].argmax(-1) == pt[..., 0])[on_obj].float().mean().item()
+                acc_s = (patch_logits[..., nc:nc + ns].argmax(-1) == pt[..., 1])[on_obj].float().mean().item()
+                has_ch = pt[..., 2] > 0
+                acc_ch = (patch_logits[..., nc + ns:].argmax(-1) == pt[..., 2])[has_ch].float().mean().item()
+            log(f"vision step {step} ({seen / (time.time() - start):.0f} views/s): cls {loss_cls.item():.3f} "
+                f"patch {loss_patch.item():.3f}; on objects colour {acc_c:.2f} shape {acc_s:.2f}, characters {acc_ch:.2f}")
+    return model.tower, {"steps": step, "views": seen, "seconds": time.time() - start, "final_loss": loss.item()}
 
 
 # MARK: stage 2
 
-def conversation(rng, qs, turns=3):
-    picked = [qs[i] for i in rng.permutation(len(qs))[:turns]]
-    return picked
+def pick_turns(rng, qs, turns):
+    """Up to `turns` questions, kinds taken in turn, so that the plentiful existence questions do not crowd
+    out the rest."""
+    by_kind = {}
+    for q in qs:
+        by_kind.setdefault(q[0], []).append(q)
+    queues = [[g[i] for i in rng.permutation(len(g))] for _, g in sorted(by_kind.items())]
+    order = rng.permutation(len(queues))
+    picked = []
+    while len(picked) < turns and any(queues):
+        for k in order:
+            if queues[k] and len(picked) < turns:
+                picked.append(queues[k].pop())
+    return [picked[i] for i in rng.permutation(len(picked))]
 
 
-def llava_batch(rng, stream, processor, tok, n):
-    texts, images, answer_spans = [], [], []
+def conversation(picked):
+    msgs = []
+    for i, (_, q, a) in enumerate(picked):
+        msgs.append({"role": "user", "content": ("<image>\n" if i == 0 else "") + q})
+        msgs.append({"role": "assistant", "content": a})
+    return msgs
+
+
+def image_token_count(processor, h, w):
+    # As LlavaNextProcessor counts: its feature count includes CLS, which the "default" strategy drops.
+    return processor._get_number_of_features(h, w, TILE, TILE) - 1
+
+
+def llava_batch(rng, pool, processor, tok, n, turns):
+    """A batch built the way LlavaNextProcessor builds it (checked against it in `check_batch`)."""
+    texts, pixel_lists, sizes, records = [], [], [], []
     for _ in range(n):
-        img, objects, qs = next(stream)
-        turns = conversation(rng, qs)
-        msgs = []
-        for i, (_, q, a) in enumerate(turns):
-            msgs.append({"role": "user", "content": ("<image>\n" if i == 0 else "") + q})
-            msgs.append({"role": "assistant", "content": a})
-        texts.append(tok.apply_chat_template(msgs, tokenize=False))
-        images.append(img)
-    enc = processor(images=images, text=texts, return_tensors="pt", padding=True)
-    labels = torch.full_like(enc["input_ids"], -100)
+        r = pool[rng.integers(len(pool))]
+        msgs = conversation(pick_turns(rng, r["questions"], turns))
+        text = tok.apply_chat_template(msgs, tokenize=False)
+        h, w = r["size"]
+        texts.append(text.replace("<image>", "<image>" * image_token_count(processor, h, w), 1))
+        pixel_lists.append(r["views"]); sizes.append((h, w)); records.append((r, msgs))
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    most = max(len(v) for v in pixel_lists)
+    pixels = np.zeros((n, most, 3, TILE, TILE), dtype=np.float32)
+    for i, v in enumerate(pixel_lists):
+        pixels[i, :len(v)] = normalise(v)
+    enc["pixel_values"] = torch.from_numpy(pixels)
+    enc["image_sizes"] = torch.tensor(sizes)
+    enc["labels"] = answer_labels(enc["input_ids"], tok)
+    return enc, records
+
+
+def where_to_look(kind, question, patch):
+    """The base-view patches that hold what a question asks about ([64] bool), or None (an absent object)."""
+    words = question.rstrip("?").split()
+    colours = [COLOURS.index(w) + 1 for w in words if w in COLOURS]
+    shapes = [SHAPES.index(w) + 1 for w in words if w in SHAPES]
+    if kind == "where":
+        mask = patch[:, 3] == scenes.REGIONS.index(question.split(" in the ")[1].rstrip("?")) + 1
+    else:
+        mask = np.ones(len(patch), dtype=bool)
+        if colours:
+            mask &= patch[:, 0] == colours[0]
+        if shapes:
+            mask &= patch[:, 1] == shapes[0]
+    return mask if mask.any() else None
+
+
+def base_only_batch(rng, pool, tok, n, turns):
+    """Curriculum batch: the same conversations over the 64 base-view tokens alone."""
+    texts, pixels, targets, looks = [], [], [], []
+    for _ in range(n):
+        r = pool[rng.integers(len(pool))]
+        picked = pick_turns(rng, r["questions"], turns)
+        looks.append([where_to_look(k, q, r["patch"][0]) for k, q, _ in picked])
+        msgs = conversation(picked)
+        side = TILE // PATCH
+        texts.append(tok.apply_chat_template(msgs, tokenize=False).replace("<image>", "<image>" * (side * side), 1))
+        pixels.append(r["views"][0]); targets.append(r["patch"][0])
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    enc["pixel_values"] = torch.from_numpy(normalise(np.stack(pixels)))
+    enc["patch_targets"] = torch.from_numpy(np.stack(targets))
+    enc["labels"] = answer_labels(enc["input_ids"], tok)
+    return enc, looks
+
+
+def base_only_loss(model, enc, looks, grounding, look_heads=2):
+    """The LLaVA forward pass with only the base view's features in place of the image tokens, plus
+    the grounding loss on those features."""
+    with torch.no_grad():
+        h = model.model.vision_tower(pixel_values=enc["pixel_values"], output_hidden_states=True).hidden_states[-2][:, 1:]
+    feats = model.model.multi_modal_projector(h)
+    ids = enc["input_ids"]
+    emb = model.get_input_embeddings()(ids)
+    mask = (ids == model.config.image_token_id)[..., None]
+    emb = emb.masked_scatter(mask, feats.reshape(-1, feats.shape[-1]).to(emb.dtype))
+    out = model.model.language_model(inputs_embeds=emb, attention_mask=enc["attention_mask"], output_attentions=True)
+    logits = model.lm_head(out.last_hidden_state[:, :-1])
+    labels = enc["labels"]
+    lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+    # Attention supervision (training only): at the position that predicts each answer, the first
+    # `look_heads` heads of one middle layer should rest on the patches the question is about.
+    # Finding the object is the step a small language model trained from scratch is slowest to
+    # discover; telling one head where to look lets the rest of the circuit form around it.
+    # The hop before it is supervised the same way: the first heads of the layer below gather the
+    # question's naming words (colour, shape, place) to that position.
+    look_layer = len(out.attentions) // 2
+    att = out.attentions[look_layer][:, :look_heads]
+    gather = out.attentions[look_layer - 1][:, :look_heads]
+    look, count = 0, 0
+    for b in range(len(ids)):
+        row = ids[b].tolist()
+        image_start = int(mask[b, :, 0].nonzero()[0])
+        starts = [j for j in range(1, labels.shape[1]) if labels[b, j] != -100 and labels[b, j - 1] == -100]
+        for j, where in zip(starts, looks[b]):
+            q_start = [k for k in range(j) if row[k] == grounding.turn_start][-2]  # the user turn before "assistant"
+            named = [k for k in range(q_start, j) if row[k] in grounding.naming]
+            if named:
+                look = look - torch.log(gather[b, :, j - 1, named].sum(-1) + 1e-6).mean(); count += 1
+            if where is not None:
+                mass = att[b, :, j - 1, image_start:image_start + len(where)][:, torch.from_numpy(where)].sum(-1)
+                look = look - torch.log(mass + 1e-6).mean(); count += 1
+    return lm, grounding(model, feats, enc["patch_targets"], torch.ones(len(feats), dtype=torch.bool)), look / max(count, 1)
+
+
+def single_token(tok, word):
+    ids = tok.encode(word, add_special_tokens=False)
+    assert len(ids) == 1, f"answer word {word!r} is {len(ids)} tokens"
+    return ids[0]
+
+
+class Grounding:
+    """Training-only loss: each visual token, read through the (tied) output embedding, names what lies
+    under its patch — the colour, shape and character as answer words ("red") and as question words
+    (" red"), and, in the base view, which knows where it is in the scene, the object's region
+    (" top", " left", …). It puts the projector's output where the words live, so the language model
+    has something to match and copy before it has learned where to look."""
+
+    def __init__(self, tok):
+        ids = lambda words, prefix="": torch.tensor([single_token(tok, prefix + w) for w in words])
+        self.groups = [(0, ids(COLOURS)), (1, ids(SHAPES)), (2, ids(CHARS)), (0, ids(COLOURS, " ")), (1, ids(SHAPES, " "))]
+        self.places = ids(["top", "bottom", "left", "right", "center"], " ")
+        places = np.zeros((len(scenes.REGIONS) + 1, 5), dtype=np.float32)
+        for i, name in enumerate(scenes.REGIONS):
+            for j, word in enumerate(["top", "bottom", "left", "right", "center"]):
+                places[i + 1, j] = word in name.split()
+        self.place_targets = torch.from_numpy(places)
+        self.naming = set(torch.cat([ids for _, ids in self.groups[3:]] + [self.places]).tolist())
+        self.turn_start = tok.convert_tokens_to_ids("<|im_start|>")
+
+    def __call__(self, model, feats, targets, base):
+        """feats [N, 64, D] projected visual tokens, targets [N, 64, 4], base [N] bool: a base view."""
+        logits = model.lm_head(feats)
+        loss = 0
+        for column, ids in self.groups:
+            t = targets[..., column]
+            on = t > 0
+            if on.any():
+                loss = loss + F.cross_entropy(logits[..., ids][on], t[on] - 1)
+        region = targets[..., 3]
+        on = (region > 0) & base[:, None]
+        if on.any():
+            loss = loss + F.binary_cross_entropy_with_logits(logits[..., self.places][on], self.place_targets[region[on]])
+        return loss
+
+
+def full_grounding_loss(model, records, grounding):
+    views = torch.from_numpy(normalise(np.concatenate([r["views"] for r, _ in records])))
+    targets = torch.from_numpy(np.concatenate([r["patch"] for r, _ in records]))
+    base = torch.from_numpy(np.concatenate([np.arange(len(r["views"])) == 0 for r, _ in records]))
+    with torch.no_grad():
+        h = model.model.vision_tower(pixel_values=views, output_hidden_states=True).hidden_states[-2][:, 1:]
+    return grounding(model, model.model.multi_modal_projector(h), targets, base)
+
+
+def answer_labels(input_ids, tok):
+    """Loss on the assistant's answers and their <|im_end|> only."""
+    labels = torch.full_like(input_ids, -100)
     start_id, end_id = tok.convert_tokens_to_ids("<|im_start|>"), tok.convert_tokens_to_ids("<|im_end|>")
     assistant = tok.encode("assistant\n", add_special_tokens=False)
-    for b in range(enc["input_ids"].shape[0]):
-        ids = enc["input_ids"][b].tolist()
+    for b in range(input_ids.shape[0]):
+        ids = input_ids[b].tolist()
         i = 0
         while i < len(ids):
             if ids[i] == start_id and ids[i + 1:i + 1 + len(assistant)] == assistant:
@@ -209,8 +425,20 @@ def llava_batch(rng, stream, processor, tok, n):
                     labels[b, j] = end_id
                 i = j
             i += 1
-    enc["labels"] = labels
-    return enc
+    return labels
+
+
+def check_batch(enc, records, processor, tok):
+    """The hand-built batch must equal what LlavaNextProcessor makes from the same scenes."""
+    for b, (r, msgs) in enumerate(records[:3]):
+        img, _ = scenes.make_scene(np.random.default_rng(list(r["key"])))
+        ref = processor(images=img, text=tok.apply_chat_template(msgs, tokenize=False), return_tensors="pt")
+        ids = enc["input_ids"][b][enc["attention_mask"][b] > 0]
+        assert torch.equal(ids, ref["input_ids"][0]), "prompt ids differ from the processor's"
+        v = len(r["views"])
+        assert ref["pixel_values"].shape[1] == v, "partition count differs from the processor's"
+        err = (enc["pixel_values"][b, :v] - ref["pixel_values"][0]).abs().max().item()
+        assert err < 1e-5, f"pixels differ from the processor's by {err}"
 
 
 def evaluate(model, processor, tok, folder, limit=None, log=print):
@@ -234,12 +462,23 @@ def evaluate(model, processor, tok, folder, limit=None, log=print):
     return acc
 
 
+def scalar(x):
+    return float(x.detach()) if torch.is_tensor(x) else float(x)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="models/fovea-test-llava")
-    ap.add_argument("--vision-minutes", type=float, default=8)
-    ap.add_argument("--llava-minutes", type=float, default=30)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scenes", type=int, default=10000, help="training scenes, generated once and shared by both stages")
+    ap.add_argument("--vision-minutes", type=float, default=8)
+    ap.add_argument("--base-minutes", type=float, default=10, help="stage 2a: base view only")
+    ap.add_argument("--llava-minutes", type=float, default=25, help="stage 2b: full anyres input")
+    ap.add_argument("--turns", type=int, default=8, help="question/answer turns packed per scene")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--grounding", type=float, default=1.0, help="weight of the training-only grounding loss")
+    ap.add_argument("--look", type=float, default=1.0, help="weight of the training-only attention supervision (base stage)")
+    ap.add_argument("--tower", help="reuse a stage-1 tower (tower.pt from an earlier run) instead of training one")
     ap.add_argument("--eval-limit", type=int, default=None)
     ap.add_argument("--small", action="store_true", help="the ≤ 3 MB variant for unit tests")
     args = ap.parse_args()
@@ -251,9 +490,15 @@ def main():
 
     t0 = time.time()
     tok = build_tokenizer(args.out)
-    vcfg = CLIPVisionConfig(hidden_size=96 if args.small else 128, intermediate_size=384 if args.small else 512,
+    pool = scene_pool(args.seed, args.scenes, log)
+    vcfg = CLIPVisionConfig(hidden_size=64 if args.small else 128, intermediate_size=256 if args.small else 512,
                             num_hidden_layers=4, num_attention_heads=4, image_size=TILE, patch_size=PATCH)
-    tower, vstats = train_vision(vcfg, args.vision_minutes, args.seed, log)
+    if args.tower:
+        tower, vstats = CLIPVisionModel(vcfg), {"reused": args.tower}
+        tower.load_state_dict(torch.load(args.tower))
+    else:
+        tower, vstats = train_vision(vcfg, pool, args.vision_minutes, args.seed, log)
+        torch.save(tower.state_dict(), os.path.join(args.out, "tower.pt"))
 
     tcfg = LlamaConfig(vocab_size=len(tok), hidden_size=128 if args.small else 256, intermediate_size=384 if args.small else 768,
                        num_hidden_layers=2 if args.small else 4, num_attention_heads=4 if args.small else 8, num_key_value_heads=2,
@@ -263,27 +508,54 @@ def main():
                           vision_feature_layer=-2, vision_feature_select_strategy="default", image_grid_pinpoints=PINPOINTS,
                           tie_word_embeddings=True)
     torch.manual_seed(args.seed)
-    model = LlavaNextForConditionalGeneration(cfg)
+    # Eager attention: the base stage reads attention probabilities (sdpa does not return them).
+    model = LlavaNextForConditionalGeneration._from_config(cfg, attn_implementation="eager")
     model.model.vision_tower.load_state_dict(tower.state_dict())
+    # The tower stays as stage 1 left it: its CLS attention is what HiRED reads, and nothing in this
+    # stage would keep it meaningful. It also spares the tower's backward pass.
+    model.model.vision_tower.requires_grad_(False)
     ip = LlavaNextImageProcessorPil(size={"shortest_edge": TILE}, crop_size={"height": TILE, "width": TILE},
                                     image_grid_pinpoints=PINPOINTS)
     processor = LlavaNextProcessor(image_processor=ip, tokenizer=tok, patch_size=PATCH, vision_feature_select_strategy="default",
                                    num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
-    groups = [{"params": [p for n, p in model.named_parameters() if "vision_tower" in n], "lr": 2e-4},
-              {"params": [p for n, p in model.named_parameters() if "vision_tower" not in n], "lr": 1.5e-3}]
-    opt = torch.optim.AdamW(groups, weight_decay=0.01)
+    grounding = Grounding(tok)
+    params = [p for p in model.parameters() if p.requires_grad]
+    peak = args.lr
+    opt = torch.optim.AdamW(params, lr=peak, weight_decay=0.01, betas=(0.9, 0.98))
     rng = np.random.default_rng(args.seed + 1)
-    stream = scenes.training_stream(args.seed + 1)
-    start, step, seen = time.time(), 0, 0
+    batch_size = 8
     model.train()
-    while time.time() - start < args.llava_minutes * 60:
-        batch = llava_batch(rng, stream, processor, tok, 8)
-        loss = model(**batch).loss
-        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
-        step += 1; seen += 8
-        if step % 20 == 0:
-            log(f"llava step {step} ({seen / (time.time() - start):.1f} img/s): loss {loss.item():.3f}")
-    lstats = {"steps": step, "images": seen, "seconds": time.time() - start, "final_loss": loss.item()}
+    # Stage 2a: the base view alone (64 tokens instead of ~340), where learning to find the object a
+    # question names among the visual tokens is cheap; stage 2b: the full anyres input.
+    stages = [("base", args.base_minutes), ("full", args.llava_minutes)]
+    total_minutes = args.base_minutes + args.llava_minutes
+    start, step = time.time(), 0
+    lstats = {}
+    for stage, minutes in stages:
+        stage_start, stage_step = time.time(), 0
+        while time.time() - stage_start < minutes * 60:
+            if stage == "base":
+                lm, ground, look = base_only_loss(model, *base_only_batch(rng, pool, tok, batch_size, args.turns), grounding)
+            else:
+                batch, records = llava_batch(rng, pool, processor, tok, batch_size, args.turns)
+                if stage_step == 0:
+                    check_batch(batch, records, processor, tok)
+                lm = model(**batch).loss
+                ground = full_grounding_loss(model, records, grounding) if args.grounding else 0
+                look = 0
+            loss = lm + args.grounding * ground + args.look * look
+            for g in opt.param_groups:
+                g["lr"] = peak * schedule((time.time() - start) / (total_minutes * 60))
+            opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step()
+            step += 1; stage_step += 1
+            if step % 25 == 0:
+                log(f"llava {stage} step {stage_step} ({stage_step * batch_size / (time.time() - stage_start):.1f} scenes/s): "
+                    f"answers {lm.item():.3f} grounding {scalar(ground):.3f} looking {scalar(look):.3f}")
+            if stage_step % 400 == 0:  # progress only: nothing is selected on it
+                acc = evaluate(model, processor, tok, "data/eval", 100)
+                log(f"  first 100 held-out: {json.dumps(acc)}")
+        lstats[stage] = {"steps": stage_step, "scenes": stage_step * batch_size, "seconds": time.time() - stage_start,
+                         "final_loss": loss.item()}
     model.save_pretrained(args.out)
     processor.save_pretrained(args.out)
     acc = evaluate(model, processor, tok, "data/eval", args.eval_limit, log)
