@@ -16,7 +16,7 @@ head -n 6 data/eval/questions.jsonl | while IFS= read -r row; do
     image=$(printf '%s' "$row" | sed -E 's/.*"image": "([^"]+)".*/\1/')
     question=$(printf '%s' "$row" | sed -E 's/.*"question": "([^"]+)".*/\1/')
     answer=$(printf '%s' "$row" | sed -E 's/.*"answer": "([^"]+)".*/\1/')
-    got=$(.build/release/fovea generate --model "$model" --image "data/eval/$image" --prompt "$question" --max-tokens 4)
+    got=$(.build/release/fovea generate --model "$model" --image "data/eval/$image" --prompt "$question" --max-tokens 4 2>/dev/null)
     printf '%-28s %-50s fovea: %-10s expected: %s\n' "$image" "$question" "$got" "$answer"
 done
 
