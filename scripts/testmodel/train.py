@@ -479,6 +479,7 @@ def main():
     ap.add_argument("--grounding", type=float, default=1.0, help="weight of the training-only grounding loss")
     ap.add_argument("--look", type=float, default=1.0, help="weight of the training-only attention supervision (base stage)")
     ap.add_argument("--tower", help="reuse a stage-1 tower (tower.pt from an earlier run) instead of training one")
+    ap.add_argument("--init", help="continue from a model this script saved (its tower too; stage 1 is skipped)")
     ap.add_argument("--eval-limit", type=int, default=None)
     ap.add_argument("--small", action="store_true", help="the ≤ 3 MB variant for unit tests")
     args = ap.parse_args()
@@ -493,7 +494,9 @@ def main():
     pool = scene_pool(args.seed, args.scenes, log)
     vcfg = CLIPVisionConfig(hidden_size=64 if args.small else 128, intermediate_size=256 if args.small else 512,
                             num_hidden_layers=4, num_attention_heads=4, image_size=TILE, patch_size=PATCH)
-    if args.tower:
+    if args.init:
+        tower, vstats = None, {"continued_from": args.init}
+    elif args.tower:
         tower, vstats = CLIPVisionModel(vcfg), {"reused": args.tower}
         tower.load_state_dict(torch.load(args.tower))
     else:
@@ -509,8 +512,12 @@ def main():
                           tie_word_embeddings=True)
     torch.manual_seed(args.seed)
     # Eager attention: the base stage reads attention probabilities (sdpa does not return them).
-    model = LlavaNextForConditionalGeneration._from_config(cfg, attn_implementation="eager")
-    model.model.vision_tower.load_state_dict(tower.state_dict())
+    if args.init:
+        model = LlavaNextForConditionalGeneration.from_pretrained(args.init, dtype=torch.float32, attn_implementation="eager")
+        assert model.config.text_config.vocab_size == len(tok), "the saved model's tokenizer differs from this one"
+    else:
+        model = LlavaNextForConditionalGeneration._from_config(cfg, attn_implementation="eager")
+        model.model.vision_tower.load_state_dict(tower.state_dict())
     # The tower stays as stage 1 left it: its CLS attention is what HiRED reads, and nothing in this
     # stage would keep it meaningful. It also spares the tower's backward pass.
     model.model.vision_tower.requires_grad_(False)
