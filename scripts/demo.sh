@@ -16,7 +16,11 @@ head -n 6 data/eval/questions.jsonl | while IFS= read -r row; do
     image=$(printf '%s' "$row" | sed -E 's/.*"image": "([^"]+)".*/\1/')
     question=$(printf '%s' "$row" | sed -E 's/.*"question": "([^"]+)".*/\1/')
     answer=$(printf '%s' "$row" | sed -E 's/.*"answer": "([^"]+)".*/\1/')
-    got=$(.build/release/fovea generate --model "$model" --image "data/eval/$image" --prompt "$question" --max-tokens 4 2>/dev/null)
+    # Statistics go to stderr; keep them out of the table but show them if the run fails.
+    if ! got=$(.build/release/fovea generate --model "$model" --image "data/eval/$image" --prompt "$question" --max-tokens 4 2>/tmp/fovea-demo.err); then
+        cat /tmp/fovea-demo.err >&2
+        exit 1
+    fi
     printf '%-28s %-50s fovea: %-10s expected: %s\n' "$image" "$question" "$got" "$answer"
 done
 
