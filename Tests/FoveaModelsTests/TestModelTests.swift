@@ -61,18 +61,6 @@ struct TestModelTests {
             #expect(result.statistics.promptTokens == want.count, "question \(i): prompt length with visual tokens")
             let err = Compare.relativeError(result.firstLogits, try ref.load("logits_\(i)").toArray())
             let answer = try ref.loadInts("answer_\(i)")
-            // Pillow 13 shrinks a 336×672 scene to the 112×112 base view vertical pass first, where
-            // Fovea, following the Resample.c it was written from, always runs the horizontal pass first: the base
-            // view then differs by up to 13 grey levels and the logits by up to ~6e-4. Every other
-            // resize in these scenes is pixel-identical. Open until Pillow 13's pass-order rule is
-            // reproduced.
-            if rows[i].width * 2 == rows[i].height {
-                withKnownIssue("Pillow 13 pass order for \(rows[i].width)×\(rows[i].height) → 112×112", isIntermittent: true) {
-                    #expect(err <= 1e-4, "question \(i): logits relative error \(err)")
-                    #expect(result.tokens == answer, "question \(i): answer")
-                }
-                continue
-            }
             worst = max(worst, err)
             #expect(err <= 1e-4, "question \(i): logits relative error \(err)")
             #expect(result.tokens == answer, "question \(i): answer")

@@ -3,7 +3,8 @@ import FoveaIO
 /// PIL's 8-bit resampling (Pillow src/libImaging/Resample.c, `ImagingResample` without
 /// reducing_gap), reproduced step for step because transformers' processors resize through
 /// PIL: separable filters widened by the downscale factor (antialiasing), coefficients in
-/// 22-bit fixed point, a horizontal pass then a vertical one, each rounded and clipped to 8 bits.
+/// 22-bit fixed point, two passes (horizontal first unless the height shrinks much more, as
+/// Pillow ≥ 12 orders them), each rounded and clipped to 8 bits.
 public enum PILResample {
     public enum Filter: Int, Sendable {
         case bilinear = 2, bicubic = 3
@@ -74,55 +75,74 @@ public enum PILResample {
         if image.width == width && image.height == height { return image }
         let needH = width != image.width, needV = height != image.height
         let vert = coefficients(inSize: image.height, outSize: height, filter: filter)
-        let half = Int64(1) << Int64(precisionBits - 1)
-        var src = image.pixels
-        var srcW = image.width
-        var rowOffset = 0
-        var rows = image.height
-        var vBounds = vert.bounds
+        // Pillow ≥ 12 runs the vertical pass first when the height shrinks by more than twice as
+        // many pixels as the width; each pass rounds to 8 bits, so the order shows in the output.
+        let shrinkV = image.height - height, shrinkH = image.width - width
+        let verticalFirst = shrinkV > 0 && shrinkV > 2 * shrinkH
+        var img = image
+        if verticalFirst {
+            if needV { img = verticalPass(img, vert, outHeight: height) }
+            if needH { img = horizontalPass(img, coefficients(inSize: image.width, outSize: width, filter: filter), rows: 0..<height) }
+            return img
+        }
+        var rows = 0..<image.height
+        var vBounds = vert
         if needH {
             // Only the source rows the vertical pass will read.
             let first = vert.bounds[0].start
             let last = vert.bounds[height - 1].start + vert.bounds[height - 1].count
-            rowOffset = first
-            rows = last - first
-            for i in 0..<height { vBounds[i].start -= first }
-            let horiz = coefficients(inSize: image.width, outSize: width, filter: filter)
-            var tmp = [UInt8](repeating: 0, count: width * rows * 3)
-            for y in 0..<rows {
-                let inRow = (y + rowOffset) * srcW * 3
-                for xx in 0..<width {
-                    let (xmin, xmax) = horiz.bounds[xx]
-                    let kb = xx * horiz.ksize
-                    var r = half, g = half, b = half
-                    for x in 0..<xmax {
-                        let w = Int64(horiz.weights[kb + x])
-                        let p = inRow + (x + xmin) * 3
-                        r += Int64(src[p]) * w; g += Int64(src[p + 1]) * w; b += Int64(src[p + 2]) * w
-                    }
-                    let o = (y * width + xx) * 3
-                    tmp[o] = clip8(r); tmp[o + 1] = clip8(g); tmp[o + 2] = clip8(b)
-                }
-            }
-            src = tmp
-            srcW = width
+            rows = first..<last
+            img = horizontalPass(img, coefficients(inSize: image.width, outSize: width, filter: filter), rows: rows)
         }
-        guard needV else { return RGBImage(width: width, height: rows, pixels: src) }
-        var out = [UInt8](repeating: 0, count: width * height * 3)
-        for yy in 0..<height {
-            let (ymin, ymax) = vBounds[yy]
-            let kb = yy * vert.ksize
-            for xx in 0..<srcW {
+        guard needV else { return img }
+        for i in 0..<height { vBounds.bounds[i].start -= rows.lowerBound }
+        return verticalPass(img, vBounds, outHeight: height)
+    }
+
+    /// The horizontal pass over `rows` of the source: a `coeffs`-wide image `rows.count` tall.
+    static func horizontalPass(_ src: RGBImage, _ coeffs: Coefficients, rows: Range<Int>) -> RGBImage {
+        let half = Int64(1) << Int64(precisionBits - 1)
+        let width = coeffs.bounds.count
+        let pixels = src.pixels
+        var out = [UInt8](repeating: 0, count: width * rows.count * 3)
+        for (y, sy) in rows.enumerated() {
+            let inRow = sy * src.width * 3
+            for xx in 0..<width {
+                let (xmin, xmax) = coeffs.bounds[xx]
+                let kb = xx * coeffs.ksize
+                var r = half, g = half, b = half
+                for x in 0..<xmax {
+                    let w = Int64(coeffs.weights[kb + x])
+                    let p = inRow + (x + xmin) * 3
+                    r += Int64(pixels[p]) * w; g += Int64(pixels[p + 1]) * w; b += Int64(pixels[p + 2]) * w
+                }
+                let o = (y * width + xx) * 3
+                out[o] = clip8(r); out[o + 1] = clip8(g); out[o + 2] = clip8(b)
+            }
+        }
+        return RGBImage(width: width, height: rows.count, pixels: out)
+    }
+
+    /// The vertical pass: every column of `src`, `outHeight` rows.
+    static func verticalPass(_ src: RGBImage, _ coeffs: Coefficients, outHeight: Int) -> RGBImage {
+        let half = Int64(1) << Int64(precisionBits - 1)
+        let width = src.width
+        let pixels = src.pixels
+        var out = [UInt8](repeating: 0, count: width * outHeight * 3)
+        for yy in 0..<outHeight {
+            let (ymin, ymax) = coeffs.bounds[yy]
+            let kb = yy * coeffs.ksize
+            for xx in 0..<width {
                 var r = half, g = half, b = half
                 for y in 0..<ymax {
-                    let w = Int64(vert.weights[kb + y])
-                    let p = ((y + ymin) * srcW + xx) * 3
-                    r += Int64(src[p]) * w; g += Int64(src[p + 1]) * w; b += Int64(src[p + 2]) * w
+                    let w = Int64(coeffs.weights[kb + y])
+                    let p = ((y + ymin) * width + xx) * 3
+                    r += Int64(pixels[p]) * w; g += Int64(pixels[p + 1]) * w; b += Int64(pixels[p + 2]) * w
                 }
                 let o = (yy * width + xx) * 3
                 out[o] = clip8(r); out[o + 1] = clip8(g); out[o + 2] = clip8(b)
             }
         }
-        return RGBImage(width: width, height: height, pixels: out)
+        return RGBImage(width: width, height: outHeight, pixels: out)
     }
 }
