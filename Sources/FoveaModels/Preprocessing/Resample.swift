@@ -4,7 +4,7 @@ import FoveaIO
 /// reducing_gap), reproduced step for step because transformers' processors resize through
 /// PIL: separable filters widened by the downscale factor (antialiasing), coefficients in
 /// 22-bit fixed point, two passes (horizontal first unless the height shrinks much more, as
-/// Pillow ≥ 12 orders them), each rounded and clipped to 8 bits.
+/// Pillow 13 orders them), each rounded and clipped to 8 bits.
 public enum PILResample {
     public enum Filter: Int, Sendable {
         case bilinear = 2, bicubic = 3
@@ -75,7 +75,7 @@ public enum PILResample {
         if image.width == width && image.height == height { return image }
         let needH = width != image.width, needV = height != image.height
         let vert = coefficients(inSize: image.height, outSize: height, filter: filter)
-        // Pillow ≥ 12 runs the vertical pass first when the height shrinks by more than twice as
+        // Pillow 13 (the references' version) runs the vertical pass first when the height shrinks by more than twice as
         // many pixels as the width; each pass rounds to 8 bits, so the order shows in the output.
         let shrinkV = image.height - height, shrinkH = image.width - width
         let verticalFirst = shrinkV > 0 && shrinkV > 2 * shrinkH
