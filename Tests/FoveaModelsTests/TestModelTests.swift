@@ -6,14 +6,13 @@ import FoveaIO
 import FoveaRuntime
 import FoveaTestSupport
 
-/// The trained test models (scripts/testmodel/train.py; for now the small unit-test twin — the
-/// full-size model joins `models` once it is trained to the accuracy issue 4 asks for) read as
+/// The trained test models (scripts/testmodel/train.py: the full-size model and its unit-test twin) read as
 /// transformers 5 saved them — processor_config.json, tokenizer.json, chat_template.jinja —
 /// against transformers' own answers on held-out questions (reference.safetensors from
 /// scripts/testmodel/reference.py): the same prompt ids, logits within 1e-4 relative, the same answers.
 enum TestModel {
     /// Folder name under models/ and the size it must stay under to be committed.
-    static let models = [(name: "fovea-test-llava-small", maxBytes: 3_000_000)]
+    static let models = [(name: "fovea-test-llava", maxBytes: 25_000_000), (name: "fovea-test-llava-small", maxBytes: 3_000_000)]
     static let names = models.map(\.name)
     static func folder(_ name: String) -> String {
         URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("models/\(name)").path
@@ -24,7 +23,7 @@ enum TestModel {
 struct TestModelTests {
     struct Row: Decodable { let image: String; let question: String; let width: Int; let height: Int }
 
-    @Test("small enough to commit (the unit-test twin ≤ 3 MB)")
+    @Test("small enough to commit (≤ 25 MB; the unit-test twin ≤ 3 MB)")
     func sizes() throws {
         for (name, limit) in TestModel.models {
             let size = try FileManager.default.attributesOfItem(atPath: TestModel.folder(name) + "/model.safetensors")[.size] as? Int

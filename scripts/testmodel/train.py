@@ -532,7 +532,7 @@ def main():
 
     # Two layers for both sizes: with the same aids, a 4-layer 256-wide model was still at the answer
     # priors after 600 base-stage steps (also with the supervised heads moved to layers 0/1), where
-    # the 2-layer 256-wide one had left them by 500 — for a model this size, depth slows learning.
+    # the 2-layer 256-wide one had left them by 550 — for a model this size, depth slows learning.
     tcfg = LlamaConfig(vocab_size=len(tok), hidden_size=128 if args.small else 256, intermediate_size=384 if args.small else 768,
                        num_hidden_layers=2, num_attention_heads=4 if args.small else 8, num_key_value_heads=2,
                        max_position_embeddings=2048, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
