@@ -13,9 +13,9 @@ Stages (seeded; each runs for a wall-clock budget, so step counts depend on the 
  1. vision pre-training — a CLIP-style ViT with CLS on exactly the partitions the LLaVA-NeXT
     processor makes. CLS (read at the feature layer, hidden_states[-2]) predicts which colours,
     shapes and colour–shape pairs its partition shows; every patch predicts the colour, shape and
-    printed character under it; half of each batch comes from views that show characters (drawn
-    uniformly, the tower reached 26% on character patches in 7 minutes; so, 66% in 5). Saves
-    tower.pt (--tower reuses one and skips this stage).
+    printed character under it; half of each batch comes from views that show characters (with
+    views drawn uniformly the tower reached 26% on character patches in 7 minutes, with this 66%
+    in 5). Saves tower.pt (--tower reuses one and skips this stage).
  2a. LLaVA on the base view alone (64 visual tokens), tower frozen, 8 question/answer turns per
     scene, loss on the answers; plus two training-only aids that do not change the model's
     format: a grounding loss (visual tokens read through the tied output embedding name what is
@@ -316,8 +316,11 @@ def tile_with_text(r):
     best = None
     for v in range(1, len(r["views"])):
         patch = r["patch"][v]
-        qs = [(k, q, a) for k, q, a in r["questions"] if k == "ocr"
-              and (patch[where_to_look(k, q, patch) if where_to_look(k, q, patch) is not None else [], 2] > 0).any()]
+        qs = []
+        for k, q, a in r["questions"]:
+            mask = where_to_look(k, q, patch) if k == "ocr" else None
+            if mask is not None and (patch[mask, 2] > 0).any():
+                qs.append((k, q, a))
         if qs and (best is None or len(qs) > len(best[1])):
             best = (v, qs)
     return best
@@ -344,8 +347,9 @@ def base_only_batch(rng, pool, tok, n, turns, tile_share=0.0):
 
 
 def base_only_loss(model, enc, looks, grounding, look_heads=2, look_layer=None):
-    """The LLaVA forward pass with only the base view's features in place of the image tokens, plus
-    the grounding loss on those features."""
+    """The LLaVA forward pass with one view's features (the base view, or a tile from
+    `base_only_batch`) in place of the image tokens, plus the grounding loss on those features.
+    `look_layer` (default: the middle one) carries the attention supervision; probe.py varies it."""
     with torch.no_grad():
         h = model.model.vision_tower(pixel_values=enc["pixel_values"], output_hidden_states=True).hidden_states[-2][:, 1:]
     feats = model.model.multi_modal_projector(h)

@@ -75,6 +75,7 @@ public enum PILResample {
         if image.width == width && image.height == height { return image }
         let needH = width != image.width, needV = height != image.height
         let vert = coefficients(inSize: image.height, outSize: height, filter: filter)
+        let horiz = coefficients(inSize: image.width, outSize: width, filter: filter)
         // Pillow 13 (the references' version) runs the vertical pass first when the height shrinks by more than twice as
         // many pixels as the width; each pass rounds to 8 bits, so the order shows in the output.
         let shrinkV = image.height - height, shrinkH = image.width - width
@@ -82,7 +83,7 @@ public enum PILResample {
         var img = image
         if verticalFirst {
             if needV { img = verticalPass(img, vert, outHeight: height) }
-            if needH { img = horizontalPass(img, coefficients(inSize: image.width, outSize: width, filter: filter), rows: 0..<height) }
+            if needH { img = horizontalPass(img, horiz, rows: 0..<height) }
             return img
         }
         var rows = 0..<image.height
@@ -92,7 +93,7 @@ public enum PILResample {
             let first = vert.bounds[0].start
             let last = vert.bounds[height - 1].start + vert.bounds[height - 1].count
             rows = first..<last
-            img = horizontalPass(img, coefficients(inSize: image.width, outSize: width, filter: filter), rows: rows)
+            img = horizontalPass(img, horiz, rows: rows)
         }
         guard needV else { return img }
         for i in 0..<height { vBounds.bounds[i].start -= rows.lowerBound }
