@@ -7,7 +7,7 @@ bash scripts/setup.sh
 swift build -c release --product fovea
 # The trained test model (models/fovea-test-llava/README.md: how it was trained, accuracy per kind).
 model=models/fovea-test-llava
-echo "== fovea inspect $model   (a small LLaVA-NeXT trained on synthetic scenes, 88.8% held-out accuracy)"
+echo "== fovea inspect $model   (a small LLaVA-NeXT trained on synthetic scenes, 90.0% held-out accuracy)"
 .build/release/fovea inspect "$model"
 echo
 echo "== questions from the held-out set (data/eval), answered from the scene image"
