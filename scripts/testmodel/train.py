@@ -241,15 +241,15 @@ def schedule(progress, warmup=0.02):
     return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
 
 
-def train_vision(cfg, pool, minutes, seed, log, batch=64, crops=True):
+def train_vision(cfg, pool, minutes, seed, log, batch=64, crop_share=0.5):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     views = np.concatenate([r["views"] for r in pool])
     patch_t = torch.tensor(np.concatenate([r["patch"] for r in pool]))
     cls_t = torch.tensor(np.concatenate([r["cls"] for r in pool]))
     # Printed characters sit on few views and few patches of those; half of each batch shows one, or
-    # the tower learns colours and shapes long before it learns to read. Half of those are the
-    # processor's tiles, half crops at random offsets (`character_crop`): from the tiles alone the
+    # the tower learns colours and shapes long before it learns to read. `crop_share` of those are
+    # crops at random offsets (`character_crop`), the rest the processor's tiles: from tiles alone the
     # tower read the training scenes' characters far better than unseen ones (87% vs 73% of
     # character patches); from crops alone it generalised but learnt too slowly (40% in 12 min).
     # A quarter of each batch is base views, whose patches also name the region of the object under
@@ -268,9 +268,9 @@ def train_vision(cfg, pool, minutes, seed, log, batch=64, crops=True):
     start, step, seen, budget = time.time(), 0, 0, minutes * 60
     while time.time() - start < budget:
         q = batch // 4
-        idx = np.concatenate([rng.integers(0, len(views), q), rng.choice(base_views, q), rng.choice(with_chars, q)])
-        n_crops = batch - len(idx) if crops else 0
-        idx = np.concatenate([idx, rng.choice(with_chars, batch - len(idx) - n_crops)]).astype(np.int64)
+        n_crops = round((batch - 2 * q) * crop_share)
+        idx = np.concatenate([rng.integers(0, len(views), q), rng.choice(base_views, q),
+                              rng.choice(with_chars, batch - 2 * q - n_crops)]).astype(np.int64)
         x, pt, ct = views[idx], patch_t[idx], cls_t[idx]
         if n_crops:
             extra = [character_crop(rng, scenes_with_chars[i]) for i in rng.integers(0, len(scenes_with_chars), n_crops)]
@@ -445,27 +445,20 @@ def base_only_loss(model, enc, looks, grounding, look_heads=2, look_layer=None):
     logits = model.lm_head(out.last_hidden_state[:, :-1])
     labels = enc["labels"]
     lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
-    image_at = [torch.arange(64) + int(mask[b, :, 0].nonzero()[0]) for b in range(len(ids))]
-    look = look_loss(out.attentions, ids, labels, image_at, looks, grounding, look_heads, look_layer)
-    return lm, grounding(model, feats, enc["patch_targets"], enc["base_view"]), look
-
-
-def look_loss(attentions, ids, labels, image_at, looks, grounding, look_heads=2, look_layer=None):
-    """Attention supervision (training only): at the position that predicts each answer, the first
-    `look_heads` heads of one middle layer should rest on the visual tokens the question is about.
-    Finding the object is the step a small language model trained from scratch is slowest to
-    discover; telling one head where to look lets the rest of the circuit form around it.
-    The hop before it is supervised the same way: the first heads of the layer below gather the
-    question's naming words (colour, shape, place) to that position.
-    `image_at[b]` holds the sequence positions of sample b's visual tokens, `looks[b]` one bool mask
-    over them (or None) per answer."""
+    # Attention supervision (training only): at the position that predicts each answer, the first
+    # `look_heads` heads of one middle layer should rest on the patches the question is about.
+    # Finding the object is the step a small language model trained from scratch is slowest to
+    # discover; telling one head where to look lets the rest of the circuit form around it.
+    # The hop before it is supervised the same way: the first heads of the layer below gather the
+    # question's naming words (colour, shape, place) to that position.
     if look_layer is None:
-        look_layer = len(attentions) // 2
-    att = attentions[look_layer][:, :look_heads]
-    gather = attentions[look_layer - 1][:, :look_heads]
+        look_layer = len(out.attentions) // 2
+    att = out.attentions[look_layer][:, :look_heads]
+    gather = out.attentions[look_layer - 1][:, :look_heads]
     look, count = 0, 0
     for b in range(len(ids)):
         row = ids[b].tolist()
+        image_start = int(mask[b, :, 0].nonzero()[0])
         starts = [j for j in range(1, labels.shape[1]) if labels[b, j] != -100 and labels[b, j - 1] == -100]
         for j, where in zip(starts, looks[b]):
             q_start = [k for k in range(j) if row[k] == grounding.turn_start][-2]  # the user turn before "assistant"
@@ -473,9 +466,9 @@ def look_loss(attentions, ids, labels, image_at, looks, grounding, look_heads=2,
             if named:
                 look = look - torch.log(gather[b, :, j - 1, named].sum(-1) + 1e-6).mean(); count += 1
             if where is not None:
-                mass = att[b, :, j - 1, image_at[b][torch.from_numpy(where)]].sum(-1)
+                mass = att[b, :, j - 1, image_start:image_start + len(where)][:, torch.from_numpy(where)].sum(-1)
                 look = look - torch.log(mass + 1e-6).mean(); count += 1
-    return look / max(count, 1)
+    return lm, grounding(model, feats, enc["patch_targets"], enc["base_view"]), look / max(count, 1)
 
 
 def single_token(tok, word):
@@ -600,7 +593,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--grounding", type=float, default=1.0, help="weight of the training-only grounding loss")
     ap.add_argument("--look", type=float, default=1.0, help="weight of the training-only attention supervision (base stage)")
-    ap.add_argument("--no-crops", action="store_true", help="stage 1: characters only as the processor's tiles show them")
+    ap.add_argument("--crop-share", type=float, default=0.5,
+                    help="stage 1: share of the character half of each batch drawn as random-offset crops, the rest as the processor's tiles")
     ap.add_argument("--tower", help="reuse a stage-1 tower (tower.pt from an earlier run) instead of training one")
     ap.add_argument("--init", help="continue from a model this script saved (its tower too; stage 1 is skipped)")
     ap.add_argument("--eval-limit", type=int, default=None)
@@ -623,7 +617,7 @@ def main():
         tower, vstats = CLIPVisionModel(vcfg), {"reused": args.tower}
         tower.load_state_dict(torch.load(args.tower))
     else:
-        tower, vstats = train_vision(vcfg, pool, args.vision_minutes, args.seed, log, crops=not args.no_crops)
+        tower, vstats = train_vision(vcfg, pool, args.vision_minutes, args.seed, log, crop_share=args.crop_share)
         torch.save(tower.state_dict(), os.path.join(args.out, "tower.pt"))
 
     # Two layers for both sizes: with the same aids, a 4-layer 256-wide model was still at the answer
