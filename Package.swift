@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The engine is split along the data flow (see docs/ARCHITECTURE in README):
-// Core (tensors, kernels, BLAS) ← IO (checkpoint formats) ← Models ← KV ← Runtime ← CLI.
+// Core (tensors, kernels, BLAS) ← IO (checkpoint formats), KV, Pruning ← Models ← Runtime ← CLI.
 // On Linux matrix products go through OpenBLAS (found with pkg-config); on
 // Apple platforms through Accelerate, picked at compile time in FoveaCore/BLAS.swift.
 let blasDependency: [Target.Dependency] = [
@@ -13,7 +13,7 @@ let package = Package(
     name: "Fovea",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "Fovea", targets: ["FoveaCore", "FoveaIO", "FoveaModels", "FoveaKV", "FoveaRuntime"]),
+        .library(name: "Fovea", targets: ["FoveaCore", "FoveaIO", "FoveaKV", "FoveaPruning", "FoveaModels", "FoveaRuntime"]),
         .executable(name: "fovea", targets: ["fovea"]),
         .executable(name: "fovea-bench", targets: ["fovea-bench"]),
     ],
@@ -35,8 +35,10 @@ let package = Package(
         ),
         .target(name: "FoveaIO", dependencies: ["FoveaCore", "CImageCodecs"]),
         .target(name: "FoveaKV", dependencies: ["FoveaCore"]),
-        .target(name: "FoveaModels", dependencies: ["FoveaCore", "FoveaIO", "FoveaKV"]),
-        .target(name: "FoveaRuntime", dependencies: ["FoveaCore", "FoveaIO", "FoveaModels", "FoveaKV"]),
+        // Visual-token pruners and in-LLM hooks: small protocols over typed contexts, no model types.
+        .target(name: "FoveaPruning", dependencies: ["FoveaCore", "FoveaKV"]),
+        .target(name: "FoveaModels", dependencies: ["FoveaCore", "FoveaIO", "FoveaKV", "FoveaPruning"]),
+        .target(name: "FoveaRuntime", dependencies: ["FoveaCore", "FoveaIO", "FoveaModels", "FoveaKV", "FoveaPruning"]),
         .executableTarget(
             name: "fovea",
             dependencies: ["FoveaRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -48,5 +50,6 @@ let package = Package(
         .testTarget(name: "FoveaIOTests", dependencies: ["FoveaIO", "FoveaTestSupport"]),
         .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime", "FoveaTestSupport"]),
+        .testTarget(name: "FoveaPruningTests", dependencies: ["FoveaPruning", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
     ]
 )

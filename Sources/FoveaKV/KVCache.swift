@@ -114,6 +114,18 @@ public final class KVCache: @unchecked Sendable {
         return .success(range)
     }
 
+    /// Claims room for rows with explicit positions (pruned sequences keep their original
+    /// positions, with gaps). Positions must increase and not go back before `nextPosition`;
+    /// afterwards the next token's position is one past the last.
+    public func reserve(positions: [Int32]) -> Result<Void, KVCacheFull> {
+        let fullest = layers.map(\.count).max() ?? 0
+        guard fullest + positions.count <= capacity else {
+            return .failure(KVCacheFull(capacity: capacity, needed: fullest + positions.count))
+        }
+        if let last = positions.last { nextPosition = max(nextPosition, Int(last) + 1) }
+        return .success(())
+    }
+
     public func reset() {
         for l in layers { l.removeAll() }
         nextPosition = 0

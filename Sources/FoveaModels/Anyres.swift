@@ -65,42 +65,4 @@ public enum Anyres {
         let r = unpaddedRegion(height: height, width: width, gridHeight: g.rows * side, gridWidth: g.cols * side)
         return side * side + r.rows * r.cols + (newline ? r.rows : 0)
     }
-
-    /// Packs one image's projected tile features into LLaVA-NeXT's token order.
-    ///
-    /// - Parameters:
-    ///   - tiles: [1 + rows·cols, side·side, D]: base tile first, then tiles in row-major order.
-    ///   - newline: `image_newline` [D], appended after every row of the unpadded grid.
-    /// - Returns: [tokens, D]: base tokens in raster order, then the unpadded global grid
-    ///   row by row, each row followed by the newline.
-    public static func pack(tiles: Tensor, grid: (rows: Int, cols: Int), side: Int, height: Int, width: Int,
-                            newline: Tensor?) -> Tensor {
-        let d = tiles.shape[2]
-        let perTile = side * side
-        if tiles.shape[0] == 1 {
-            let out = Tensor(zeros: [perTile + (newline == nil ? 0 : 1), d])
-            out.data.update(from: tiles.data, count: perTile * d)
-            if let newline { (out.data + perTile * d).update(from: newline.data, count: d) }
-            return out
-        }
-        let region = unpaddedRegion(height: height, width: width, gridHeight: grid.rows * side, gridWidth: grid.cols * side)
-        let rowLen = region.cols + (newline == nil ? 0 : 1)
-        let out = Tensor(zeros: [perTile + region.rows * rowLen, d])
-        out.data.update(from: tiles.data, count: perTile * d)
-        var dst = out.data + perTile * d
-        for gy in region.row..<(region.row + region.rows) {
-            let (tr, y) = (gy / side, gy % side)
-            for gx in region.col..<(region.col + region.cols) {
-                let (tc, x) = (gx / side, gx % side)
-                let tile = 1 + tr * grid.cols + tc
-                dst.update(from: tiles.data + (tile * perTile + y * side + x) * d, count: d)
-                dst += d
-            }
-            if let newline {
-                dst.update(from: newline.data, count: d)
-                dst += d
-            }
-        }
-        return out
-    }
 }

@@ -42,6 +42,8 @@ public struct VisionOutput: Sendable {
     public var features: Tensor
     /// layer index (0-based encoder layer) → [partitions, heads, tokens] CLS-row probabilities.
     public var clsAttention: [Int: [Float]]
+    /// [partitions, tokens, headDim]: the requested layer's keys averaged over heads; empty if not asked.
+    public var meanKeys: [Float] = []
 }
 
 public struct CLIPVisionEncoder: Sendable {
@@ -75,7 +77,7 @@ public struct CLIPVisionEncoder: Sendable {
     /// token, plus CLS attention rows for the encoder layers in `clsAttentionLayers`.
     public func callAsFunction(
         pixels: UnsafePointer<Float>, partitions P: Int,
-        featureLayers: [Int], clsAttentionLayers: Set<Int> = []
+        featureLayers: [Int], clsAttentionLayers: Set<Int> = [], meanKeysLayer: Int? = nil
     ) -> VisionOutput {
         let c = config
         let d = c.hiddenSize, np = c.patches, T = np + 1, rows = P * T
@@ -90,6 +92,7 @@ public struct CLIPVisionEncoder: Sendable {
         let unfolded = Tensor(zeros: [np, patchLen])
         let features = Tensor(zeros: [P, T, d * fl])
         var cls: [Int: [Float]] = [:]
+        var meanKeys: [Float] = []
 
         // Embeddings: CLS, then patches in raster order; plus learned positions.
         for p in 0..<P {
@@ -120,6 +123,15 @@ public struct CLIPVisionEncoder: Sendable {
             layer.wq(h.data, rows: rows, into: q.data)
             layer.wk(h.data, rows: rows, into: k.data)
             layer.wv(h.data, rows: rows, into: v.data)
+            if li == meanKeysLayer {
+                meanKeys = [Float](repeating: 0, count: rows * hd)
+                let inv = 1 / Float(heads)
+                for r in 0..<rows {
+                    let src = k.data + r * d
+                    for hh in 0..<heads { for i in 0..<hd { meanKeys[r * hd + i] += src[hh * hd + i] } }
+                    for i in 0..<hd { meanKeys[r * hd + i] *= inv }
+                }
+            }
             let wantCLS = clsAttentionLayers.contains(li)
             var clsRows = wantCLS ? [Float](repeating: 0, count: P * heads * T) : []
             for p in 0..<P {
@@ -143,7 +155,7 @@ public struct CLIPVisionEncoder: Sendable {
             Kernels.add(h.data, into: x.data, count: rows * d)
             capture(li + 1)
         }
-        return VisionOutput(features: features, clsAttention: cls)
+        return VisionOutput(features: features, clsAttention: cls, meanKeys: meanKeys)
     }
 }
 
@@ -163,6 +175,11 @@ public struct MultimodalProjector: Sendable {
 
     public var parameterCount: Int { linear1.parameterCount + linear2.parameterCount }
     public var outDim: Int { linear2.outDim }
+
+    /// [rows, inDim] → [rows, outDim], keeping `x` alive for the call.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        withExtendedLifetime(x) { self(x.data, rows: x.shape[0]) }
+    }
 
     /// [rows, inDim] → [rows, outDim]
     public func callAsFunction(_ x: UnsafePointer<Float>, rows: Int) -> Tensor {

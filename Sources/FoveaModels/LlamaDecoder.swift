@@ -1,6 +1,7 @@
 import FoveaCore
 import FoveaIO
 import FoveaKV
+import FoveaPruning
 
 // Port of transformers' LlamaForCausalLM / MistralForCausalLM (models/llama/modeling_llama.py,
 // models/mistral/modeling_mistral.py, v5.23.0): RMSNorm, rotate-half RoPE, grouped-query
@@ -54,6 +55,10 @@ public final class DecoderWorkspace: @unchecked Sendable {
     let h = Scratch(), q = Scratch(), k = Scratch(), v = Scratch(), attn = Scratch()
     let gate = Scratch(), up = Scratch(), scores = Scratch(), logits = Scratch()
     var positions: [Int32] = []
+    var origins: [TokenOrigin] = []
+    let normed = Scratch()
+    /// What in-LLM hooks did in the last forward: (layer, rows before, rows after).
+    public internal(set) var hookLog: [(layer: Int, before: Int, after: Int)] = []
     public init() {}
 }
 
@@ -122,35 +127,62 @@ public struct LlamaDecoder: Sendable {
     /// Runs `x` ([L, D] input embeddings, overwritten) through every layer, appending its keys
     /// and values to `cache`, and returns logits [rows, vocab]. The logits live in the
     /// workspace: they stay valid until the next call with the same workspace.
-    /// Positions continue from `cache.nextPosition`; `origins` labels each row for the cache.
+    ///
+    /// Row i has position `positions[i]` (increasing, from `cache.nextPosition` on; nil: the
+    /// next L positions) and origin `origins[i]`. A hook for layer K drops rows just before
+    /// layer K runs, from what it asked of layer K − 1; later layers never see those rows.
     public func forward(
-        _ x: Tensor, origins: [TokenOrigin], cache: KVCache, logits rowsWanted: LogitsRows,
-        workspace ws: DecoderWorkspace,
+        _ x: Tensor, positions explicit: [Int32]? = nil, origins: [TokenOrigin], cache: KVCache, logits rowsWanted: LogitsRows,
+        workspace ws: DecoderWorkspace, hooks: [any DecoderLayerHook] = [],
         attentionRequest: AttentionRequest = .none, observer: AttentionObserver? = nil
     ) throws -> Tensor {
         let c = config
-        let L = x.shape[0], d = c.hiddenSize
+        var L = x.shape[0]
+        let d = c.hiddenSize
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim
         guard origins.count == L else {
             throw FoveaError.invalidInput(reason: "forward: \(L) rows but \(origins.count) origins")
         }
-        let span: Range<Int>
-        switch cache.reserve(rows: L) {
-        case .success(let r): span = r
-        case .failure(let e): throw FoveaError.invalidInput(reason: e.description)
-        }
         ws.positions.removeAll(keepingCapacity: true)
-        for p in span { ws.positions.append(Int32(p)) }
+        if let explicit {
+            guard explicit.count == L else { throw FoveaError.invalidInput(reason: "forward: \(L) rows but \(explicit.count) positions") }
+            guard (explicit.first ?? Int32.max) >= Int32(cache.nextPosition), zip(explicit, explicit.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw FoveaError.invalidInput(reason: "forward: positions must increase from \(cache.nextPosition)")
+            }
+            if case .failure(let e) = cache.reserve(positions: explicit) { throw FoveaError.invalidInput(reason: e.description) }
+            ws.positions.append(contentsOf: explicit)
+        } else {
+            switch cache.reserve(rows: L) {
+            case .success(let r): for p in r { ws.positions.append(Int32(p)) }
+            case .failure(let e): throw FoveaError.invalidInput(reason: e.description)
+            }
+        }
+        for hook in hooks where hook.layer > c.layers {
+            throw FoveaError.invalidInput(reason: "a pruning hook at layer \(hook.layer) cannot run: the model has \(c.layers) layers")
+        }
+        ws.origins.removeAll(keepingCapacity: true)
+        ws.origins.append(contentsOf: origins)
+        ws.hookLog.removeAll()
+        let hooks = L > 1 ? hooks : []          // hooks prune prompts, not decode steps
 
         let h = ws.h.buffer(L * d), q = ws.q.buffer(L * qd), k = ws.k.buffer(L * kvd), v = ws.v.buffer(L * kvd)
         let attn = ws.attn.buffer(L * qd)
         let gate = ws.gate.buffer(L * c.intermediateSize), up = ws.up.buffer(L * c.intermediateSize)
         let scale = 1 / Float(c.headDim).squareRoot()
+        var pending: AttentionReadout?        // layer li − 1's readout, kept for a hook at li
 
-        try ws.positions.withUnsafeBufferPointer { pos in
-            for (li, layer) in layers.enumerated() {
-                let lc = cache.layers[li]
-                // Attention: project, rotate, append to the cache, attend over everything cached.
+        for (li, layer) in layers.enumerated() {
+            let lc = cache.layers[li]
+            if let hook = hooks.first(where: { $0.layer == li }) {
+                L = try applyHook(hook, x: x, rows: L, readout: pending, previous: cache.layers[li - 1], workspace: ws)
+            }
+            // What this layer's attention must hand back: the observer's rows, and a hook's at li + 1.
+            var request = attentionRequest
+            let next = hooks.first { $0.layer == li + 1 }?.needs
+            if next?.lastRow == true { request.rows.append(L - 1) }
+            if next?.columnMean == true { request.columnSums = true }
+            // Attention: project, rotate, append to the cache, attend over everything cached.
+            try ws.positions.withUnsafeBufferPointer { pos in
                 layer.inputNorm(x.data, rows: L, into: h)
                 layer.wq(h, rows: L, into: q)
                 layer.wk(h, rows: L, into: k)
@@ -158,24 +190,25 @@ public struct LlamaDecoder: Sendable {
                 rope.apply(q, rows: L, heads: c.heads, positions: pos.baseAddress!)
                 rope.apply(k, rows: L, heads: c.kvHeads, positions: pos.baseAddress!)
                 guard lc.free >= L else { throw FoveaError.invalidInput(reason: "KV cache layer \(li) is full") }
-                lc.append(keys: k, values: v, rows: L, positions: pos.baseAddress!, origins: origins[...])
-                let n = lc.count
-                let readout = Kernels.attention(
-                    q: q, k: lc.keys, v: lc.values, output: attn,
-                    geometry: AttentionGeometry(queries: L, keys: n, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim),
-                    mask: .causal(queryOffset: n - L, window: c.slidingWindow), scale: scale,
-                    request: attentionRequest, scratch: ws.scores)
-                if let observer, !attentionRequest.isEmpty { observer(li, readout, lc) }
-                layer.wo(attn, rows: L, into: h)
-                Kernels.add(h, into: x.data, count: L * d)
-                // SwiGLU MLP.
-                layer.postNorm(x.data, rows: L, into: h)
-                layer.w1(h, rows: L, into: gate)
-                layer.w3(h, rows: L, into: up)
-                Kernels.siluMul(gate, up, count: L * c.intermediateSize)
-                layer.w2(gate, rows: L, into: h)
-                Kernels.add(h, into: x.data, count: L * d)
+                lc.append(keys: k, values: v, rows: L, positions: pos.baseAddress!, origins: ws.origins[...])
             }
+            let n = lc.count
+            let readout = Kernels.attention(
+                q: q, k: lc.keys, v: lc.values, output: attn,
+                geometry: AttentionGeometry(queries: L, keys: n, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim),
+                mask: .causal(queryOffset: n - L, window: c.slidingWindow), scale: scale,
+                request: request, scratch: ws.scores)
+            if let observer, !attentionRequest.isEmpty { observer(li, readout, lc) }
+            pending = next == nil ? nil : readout
+            layer.wo(attn, rows: L, into: h)
+            Kernels.add(h, into: x.data, count: L * d)
+            // SwiGLU MLP.
+            layer.postNorm(x.data, rows: L, into: h)
+            layer.w1(h, rows: L, into: gate)
+            layer.w3(h, rows: L, into: up)
+            Kernels.siluMul(gate, up, count: L * c.intermediateSize)
+            layer.w2(gate, rows: L, into: h)
+            Kernels.add(h, into: x.data, count: L * d)
         }
         let first = rowsWanted == .last ? L - 1 : 0
         let n = L - first
@@ -184,5 +217,53 @@ public struct LlamaDecoder: Sendable {
         let out = ws.logits.buffer(n * c.vocabSize)
         Kernels.linear(normed, rows: n, inDim: d, weight: lmHead.data, bias: nil, outDim: c.vocabSize, into: out)
         return Tensor(shape: [n, c.vocabSize], storage: TensorStorage(borrowing: out, count: n * c.vocabSize, owner: ws.logits))
+    }
+
+    /// Runs `hook` on the current rows and compacts the hidden states, positions and origins
+    /// to what it keeps. Returns the new row count.
+    private func applyHook(_ hook: any DecoderLayerHook, x: Tensor, rows L: Int, readout: AttentionReadout?,
+                           previous: LayerCache, workspace ws: DecoderWorkspace) throws -> Int {
+        let c = config, d = c.hiddenSize, kvd = c.kvHeads * c.headDim
+        let needs = hook.needs
+        // The readout covers every cached key; this forward's rows are the last L of them.
+        let offset = (readout?.keys ?? L) - L
+        var lastRow: [Float]?
+        if needs.lastRow, let r = readout {
+            lastRow = Array(r.headMean(row: r.rowProbabilities.count / (r.heads * r.keys) - 1)[offset...])
+        }
+        var columnMean: [Float]?
+        if needs.columnMean, let r = readout {
+            // Key j of this forward is seen by the queries j…L−1 (causal).
+            columnMean = (0..<L).map { j in
+                var s: Float = 0
+                for hh in 0..<r.heads { s += r.columnSums[hh * r.keys + offset + j] }
+                return s / Float(r.heads * (L - j))
+            }
+        }
+        var normed: UnsafeMutablePointer<Float>?
+        if needs.normedHidden {
+            let buf = ws.normed.buffer(L * d)
+            norm(x.data, rows: L, into: buf)
+            normed = buf
+        }
+        let keys: UnsafePointer<Float>? = needs.keys ? UnsafePointer(previous.keys + (previous.count - L) * kvd) : nil
+        let kept = try hook.keep(LayerHookContext(
+            layer: hook.layer, rows: L, origins: ws.origins, positions: ws.positions, hidden: x.data, hiddenWidth: d,
+            normedHidden: normed.map { UnsafePointer($0) }, keys: keys, keyWidth: kvd, lastRow: lastRow, columnMean: columnMean))
+        var isKept = [Bool](repeating: false, count: L)
+        for r in kept where r >= 0 && r < L { isKept[r] = true }
+        guard zip(kept, kept.dropFirst()).allSatisfy({ $0 < $1 }), kept.allSatisfy({ $0 >= 0 && $0 < L }),
+              ws.origins.indices.allSatisfy({ ws.origins[$0] == .image || isKept[$0] })
+        else {
+            throw FoveaError.invalidInput(reason: PruningError.invalidDecision(
+                method: "layer-\(hook.layer) hook", reason: "rows must be ascending, in range, and keep every text row").description)
+        }
+        for (dst, src) in kept.enumerated() where dst != src {
+            (x.data + dst * d).update(from: x.data + src * d, count: d)
+        }
+        ws.positions = kept.map { ws.positions[$0] }
+        ws.origins = kept.map { ws.origins[$0] }
+        ws.hookLog.append((hook.layer, L, kept.count))
+        return kept.count
     }
 }

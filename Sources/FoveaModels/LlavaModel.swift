@@ -2,6 +2,7 @@ import Foundation
 import FoveaCore
 import FoveaIO
 import FoveaKV
+import FoveaPruning
 
 // Port of transformers' LlavaForConditionalGeneration and LlavaNextForConditionalGeneration
 // (models/llava/modeling_llava.py, models/llava_next/modeling_llava_next.py, v5.23.0).
@@ -23,10 +24,16 @@ public struct ImageInput: Sendable {
     }
 }
 
-/// An image after the vision tower and projector, in the order the LLM will read it.
+/// An image after the vision tower, pruner, projector and packing, in the order the LLM reads it.
 public struct EncodedImage: Sendable {
     /// [tokens, text hidden]
     public var features: Tensor
+    /// Per token: where it came from.
+    public var sources: [VisualSource]
+    /// Per token: its index in the unpruned packed sequence (its original place).
+    public var places: [Int]
+    /// Tokens the unpruned image gives (transformers' count).
+    public var fullCount: Int
     /// Vision tokens per partition before packing (CLS excluded under `default`).
     public var tokensPerPartition: Int
     public var partitions: Int
@@ -34,6 +41,12 @@ public struct EncodedImage: Sendable {
     public var grid: (rows: Int, cols: Int)
     /// Raw tower output (features at the feature layers, CLS attention if asked).
     public var vision: VisionOutput
+    /// What the pruner chose, with its nominal budget; `.all` when nothing was pruned.
+    public var decision: PruningDecision
+    /// Kept tokens that unpad discarded.
+    public var lostToUnpad: Int
+    /// Seconds the pruner's own selection took.
+    public var selectionSeconds: Double
 }
 
 /// A LLaVA-family checkpoint: vision tower + projector + decoder, or a text-only decoder.
@@ -102,9 +115,20 @@ public final class VisionLanguageModel: @unchecked Sendable {
         return tokensPerPartition
     }
 
-    /// Vision tower → feature selection → projector → (LLaVA-NeXT) packing.
-    public func encode(_ image: ImageInput, clsAttentionLayers: Set<Int> = []) throws -> EncodedImage {
-        guard let v = config.vision, let vision, let projector else {
+    /// The vision tower's shape, as pruners see it.
+    public var visionGeometry: VisionGeometry? {
+        guard let v = config.vision, let vision else { return nil }
+        return VisionGeometry(layersRun: vision.layers.count, featureLayer: (config.visionFeatureLayers.max() ?? 1) - 1,
+                              heads: v.heads, headDim: v.headDim, gridSide: v.gridSide, hasCLS: true)
+    }
+
+    /// Partitions → vision tower → pruner → projector (kept tokens only) → packing.
+    ///
+    /// With `plan` `.full` this is transformers' pipeline; otherwise the tower also records
+    /// what the pruner asked for, the pruner chooses per partition, and only what it kept (or
+    /// built) is projected and packed. An in-LLM plan changes nothing here.
+    public func encode(_ image: ImageInput, plan: PruningPlan = .full) throws -> EncodedImage {
+        guard let v = config.vision, let vision, let projector, let geometry = visionGeometry else {
             throw FoveaError.invalidInput(reason: "\(directory): a text-only model cannot take images")
         }
         let expected = [partitions(height: image.originalHeight, width: image.originalWidth), v.channels, v.imageSize, v.imageSize]
@@ -112,38 +136,153 @@ public final class VisionLanguageModel: @unchecked Sendable {
             throw FoveaError.shapeMismatch(tensor: "pixel_values", expected: expected, actual: image.pixels.shape)
         }
         let P = expected[0]
+        var pruner: (any VisualTokenPruner)?
+        if case .beforeLLM(let p) = plan.stage { pruner = p }
+        let needs = try pruner?.needs(geometry) ?? .none
+        if pruner != nil && config.featureStrategy != .default {
+            throw FoveaError.invalidInput(reason: "\(plan.spec.name): pruning needs vision_feature_select_strategy 'default' (CLS dropped); this model uses '\(config.featureStrategy.rawValue)'")
+        }
+        if pruner != nil && config.visionFeatureLayers.count != 1 {
+            throw FoveaError.invalidInput(reason: "\(plan.spec.name): pruning reads one feature layer; this model concatenates \(config.visionFeatureLayers)")
+        }
         let out = vision(pixels: image.pixels.data, partitions: P, featureLayers: config.visionFeatureLayers,
-                         clsAttentionLayers: clsAttentionLayers)
-        let T = v.patches + 1, width = config.visionFeatureWidth
+                         clsAttentionLayers: needs.clsAttentionLayers, meanKeysLayer: needs.meanKeysLayer)
+        let T = v.patches + 1, width = config.visionFeatureWidth, D = projector.outDim
         let skip = config.featureStrategy == .default ? 1 : 0
         let perPartition = T - skip
-        // Select (drop CLS) into one [P·perPartition, width] block for a single projector call.
-        let selected = Tensor(zeros: [P * perPartition, width])
-        for p in 0..<P {
-            (selected.data + p * perPartition * width).update(from: out.features.data + (p * T + skip) * width,
-                                                              count: perPartition * width)
+        let tiled = config.kind == .llavaNext && P > 1
+        let grid = config.kind == .llavaNext
+            ? Anyres.gridShape(height: image.originalHeight, width: image.originalWidth, pinpoints: config.gridPinpoints, tileSize: v.imageSize)
+            : (rows: 0, cols: 0)
+
+        // Patch rows ([P·perPartition, width]): projected up front only when the pruner scores them.
+        func patchRows() -> Tensor {
+            let selected = Tensor(zeros: [P * perPartition, width])
+            for p in 0..<P {
+                (selected.data + p * perPartition * width).update(from: out.features.data + (p * T + skip) * width,
+                                                                  count: perPartition * width)
+            }
+            return selected
         }
-        let projected = projector(selected.data, rows: selected.shape[0])
-        if config.kind == .llavaNext {
-            let g = Anyres.gridShape(height: image.originalHeight, width: image.originalWidth, pinpoints: config.gridPinpoints,
-                                     tileSize: v.imageSize)
-            let packed = Anyres.pack(tiles: projected.reshaped([P, perPartition, projector.outDim]), grid: g, side: v.gridSide,
-                                     height: image.originalHeight, width: image.originalWidth, newline: imageNewline)
-            return EncodedImage(features: packed, tokensPerPartition: perPartition, partitions: P, grid: g, vision: out)
+        var projectedAll: Tensor?
+        if pruner == nil || needs.projected {
+            projectedAll = projector(patchRows())
         }
-        return EncodedImage(features: projected, tokensPerPartition: perPartition, partitions: P, grid: (0, 0), vision: out)
+
+        var decision = PruningDecision.all(partitions: P, patches: perPartition)
+        var selectionSeconds = 0.0
+        if let pruner {
+            let survives = Self.unpadMask(partitions: P, grid: grid, side: v.gridSide, height: image.originalHeight,
+                                          width: image.originalWidth, tiled: tiled)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            decision = try out.meanKeys.withUnsafeBufferPointer { keys in
+                try pruner.select(PruningContext(
+                    geometry: geometry, partitions: P, grid: grid, clsAttention: out.clsAttention,
+                    features: out.features.data, featureWidth: width, meanKeys: keys.isEmpty ? nil : keys.baseAddress,
+                    projected: projectedAll.map { UnsafePointer($0.data) }, projectedWidth: D, survivesUnpad: survives))
+            }
+            selectionSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            try Self.check(decision, partitions: P, patches: perPartition, width: width, method: plan.spec.name)
+        }
+
+        // Projector rows: every partition's kept patches, then every partition's built tokens.
+        var rowOfKept = [Int](), rowOfMerged = [Int]()
+        var keptTotal = 0
+        for sel in decision.partitions { rowOfKept.append(keptTotal); keptTotal += sel.kept.count }
+        var mergedTotal = 0
+        for sel in decision.partitions { rowOfMerged.append(keptTotal + mergedTotal); mergedTotal += sel.merged.count }
+        let projected: Tensor
+        if pruner == nil, let all = projectedAll {
+            projected = all
+        } else {
+            let merged = Tensor(zeros: [mergedTotal, width])
+            var m = 0
+            for sel in decision.partitions {
+                for t in sel.merged { (merged.data + m * width).update(from: t.features, count: width); m += 1 }
+            }
+            let mergedProjected = mergedTotal > 0 ? projector(merged) : Tensor(zeros: [0, D])
+            projected = Tensor(zeros: [keptTotal + mergedTotal, D])
+            if let all = projectedAll {
+                for (p, sel) in decision.partitions.enumerated() {
+                    for (i, j) in sel.kept.enumerated() {
+                        (projected.data + (rowOfKept[p] + i) * D).update(from: all.data + (p * perPartition + j) * D, count: D)
+                    }
+                }
+            } else if keptTotal > 0 {
+                let rows = Tensor(zeros: [keptTotal, width])
+                for (p, sel) in decision.partitions.enumerated() {
+                    for (i, j) in sel.kept.enumerated() {
+                        (rows.data + (rowOfKept[p] + i) * width).update(from: out.features.data + (p * T + skip + j) * width, count: width)
+                    }
+                }
+                let kp = projector(rows)
+                projected.data.update(from: kp.data, count: keptTotal * D)
+            }
+            (projected.data + keptTotal * D).update(from: mergedProjected.data, count: mergedTotal * D)
+        }
+
+        let layout = Packing.layout(decision: decision, grid: grid, side: v.gridSide, perPartition: perPartition, height: image.originalHeight,
+                                    width: image.originalWidth, rowOfKept: rowOfKept, rowOfMerged: rowOfMerged,
+                                    newline: plan.newline, modelHasNewline: imageNewline != nil, tiled: tiled)
+        let features = Tensor(zeros: [layout.rows.count, D])
+        for (i, r) in layout.rows.enumerated() {
+            if r >= 0 {
+                (features.data + i * D).update(from: projected.data + r * D, count: D)
+            } else if let imageNewline {
+                (features.data + i * D).update(from: imageNewline.data, count: D)
+            }
+        }
+        return EncodedImage(features: features, sources: layout.sources, places: layout.places, fullCount: layout.fullCount,
+                            tokensPerPartition: perPartition, partitions: P, grid: grid, vision: out, decision: decision,
+                            lostToUnpad: layout.lostToUnpad, selectionSeconds: selectionSeconds)
     }
 
-    /// Builds the LLM input: token embeddings with image features placed at the image tokens.
+    /// Per partition, which patches lie inside LLaVA-NeXT's unpadded region (all for the base).
+    static func unpadMask(partitions P: Int, grid: (rows: Int, cols: Int), side G: Int, height: Int, width: Int, tiled: Bool) -> [[Bool]] {
+        var mask = [[Bool]](repeating: [Bool](repeating: true, count: G * G), count: P)
+        guard tiled else { return mask }
+        let r = Anyres.unpaddedRegion(height: height, width: width, gridHeight: grid.rows * G, gridWidth: grid.cols * G)
+        for p in 1..<P {
+            let (tr, tc) = ((p - 1) / grid.cols, (p - 1) % grid.cols)
+            for y in 0..<G {
+                for x in 0..<G {
+                    let (gy, gx) = (tr * G + y, tc * G + x)
+                    mask[p][y * G + x] = gy >= r.row && gy < r.row + r.rows && gx >= r.col && gx < r.col + r.cols
+                }
+            }
+        }
+        return mask
+    }
+
+    /// A pruner is a plug-in: what it returns is checked before it indexes anything.
+    static func check(_ d: PruningDecision, partitions P: Int, patches n: Int, width: Int, method: String) throws {
+        func bad(_ r: String) -> FoveaError { .invalidInput(reason: PruningError.invalidDecision(method: method, reason: r).description) }
+        guard d.partitions.count == P else { throw bad("\(d.partitions.count) partitions for \(P)") }
+        for (p, sel) in d.partitions.enumerated() {
+            guard zip(sel.kept, sel.kept.dropFirst()).allSatisfy({ $0 < $1 }), sel.kept.allSatisfy({ $0 >= 0 && $0 < n }) else {
+                throw bad("partition \(p): kept indices must be ascending and in 0..<\(n)")
+            }
+            for t in sel.merged {
+                guard t.features.count == width else { throw bad("partition \(p): a merged token has \(t.features.count) features, not \(width)") }
+                guard t.sources.allSatisfy({ $0 >= 0 && $0 < n }), (t.anchor ?? 0) >= 0, (t.anchor ?? 0) < n else {
+                    throw bad("partition \(p): a merged token names a patch outside 0..<\(n)")
+                }
+            }
+        }
+    }
+
+    /// Builds the LLM input: token embeddings with image features placed at the image tokens,
+    /// and every row's position id, origin and (image rows) source.
     ///
-    /// `tokens` may hold the image token once per image (it is expanded to the image's
-    /// feature count) or already expanded, as transformers' processors emit it.
-    public func embed(tokens: [Int], images: [EncodedImage]) throws -> (embeddings: Tensor, origins: [TokenOrigin]) {
+    /// `tokens` may hold the image token once per image, or already expanded to the image's
+    /// unpruned token count (as transformers' processors emit it) or to its kept count.
+    /// `positions`: `.orig` gives each image token its place in the unpruned sequence and the
+    /// text after it the positions it would have had; `.renumber` numbers rows 0…L−1.
+    public func embed(tokens: [Int], images: [EncodedImage], positions mode: PositionMode = .orig) throws -> MergedSequence {
         let d = config.text.hiddenSize
         let imageToken = config.imageTokenId
         let slots = tokens.indices.filter { tokens[$0] == imageToken }
-        let featureTotal = images.reduce(0) { $0 + $1.features.shape[0] }
-        // Runs of image tokens, one run per image when expanded.
+        // Runs of image tokens, one run per image.
         var segments: [(start: Int, count: Int)] = []
         if images.isEmpty {
             guard slots.isEmpty || config.kind == .textOnly else {
@@ -151,42 +290,55 @@ public final class VisionLanguageModel: @unchecked Sendable {
             }
         } else if slots.count == images.count {
             segments = slots.map { ($0, 1) }
-        } else if slots.count == featureTotal {
+        } else {
+            let full = images.reduce(0) { $0 + $1.fullCount }, kept = images.reduce(0) { $0 + $1.features.shape[0] }
+            guard slots.count == full || slots.count == kept else {
+                throw FoveaError.invalidInput(reason:
+                    "prompt has \(slots.count) image tokens (id \(imageToken)) for \(images.count) image(s) with \(full) tokens: expected \(images.count) (one per image) or \(full)")
+            }
             var s = 0
             for img in images {
-                segments.append((slots[s], img.features.shape[0]))
-                let run = slots[s..<(s + img.features.shape[0])]
-                guard run.last! - run.first! == run.count - 1 else {
+                let run = slots.count == full ? img.fullCount : img.features.shape[0]
+                guard run > 0, slots[s + run - 1] - slots[s] == run - 1 else {
                     throw FoveaError.invalidInput(reason: "image tokens for image \(segments.count) are not contiguous")
                 }
-                s += img.features.shape[0]
+                segments.append((slots[s], run))
+                s += run
             }
-        } else {
-            throw FoveaError.invalidInput(reason:
-                "prompt has \(slots.count) image tokens (id \(imageToken)) for \(images.count) image(s) with \(featureTotal) features: expected \(images.count) (one per image) or \(featureTotal)")
         }
+        let featureTotal = images.reduce(0) { $0 + $1.features.shape[0] }
         let length = tokens.count - segments.reduce(0) { $0 + $1.count } + featureTotal
-        let x = Tensor(zeros: [length, d])
-        var origins: [TokenOrigin] = []
-        origins.reserveCapacity(length)
-        var row = 0, t = 0
+        var seq = MergedSequence(embeddings: Tensor(zeros: [length, d]))
+        seq.positions.reserveCapacity(length)
+        seq.origins.reserveCapacity(length)
+        var position: Int32 = 0
+        var t = 0
         var seenImage = false
+        func text(_ ids: ArraySlice<Int>) throws {
+            try decoder.embed(Array(ids), into: seq.embeddings.data + seq.positions.count * d)
+            for _ in ids {
+                seq.positions.append(position)
+                position += 1
+                seq.origins.append(seenImage ? .textAfter : .prefixText)
+                seq.sources.append(nil)
+            }
+        }
         for (i, seg) in segments.enumerated() {
-            let text = Array(tokens[t..<seg.start])
-            try decoder.embed(text, into: x.data + row * d)
-            row += text.count
-            origins += Array(repeating: seenImage ? .textAfter : .prefixText, count: text.count)
-            let f = images[i].features
-            (x.data + row * d).update(from: f.data, count: f.count)
-            row += f.shape[0]
-            origins += Array(repeating: .image, count: f.shape[0])
+            try text(tokens[t..<seg.start])
+            let img = images[i]
+            (seq.embeddings.data + seq.positions.count * d).update(from: img.features.data, count: img.features.count)
+            let start = position
+            for (k, source) in img.sources.enumerated() {
+                seq.positions.append(mode == .orig ? start + Int32(img.places[k]) : position + Int32(k))
+                seq.origins.append(.image)
+                seq.sources.append(ImageRowSource(image: i, source: source))
+            }
+            position = mode == .orig ? start + Int32(img.fullCount) : position + Int32(img.sources.count)
             seenImage = true
             t = seg.start + seg.count
         }
-        let rest = Array(tokens[t...])
-        try decoder.embed(rest, into: x.data + row * d)
-        origins += Array(repeating: seenImage ? .textAfter : .prefixText, count: rest.count)
-        return (x, origins)
+        try text(tokens[t...])
+        return seq
     }
 
     /// Parameters per component, for `fovea inspect`.
@@ -198,4 +350,25 @@ public final class VisionLanguageModel: @unchecked Sendable {
         out.append(("language model", decoder.parameterCount))
         return out
     }
+}
+
+/// The language model's input: one row per token, each with what the decoder and the KV
+/// policies need to know about it.
+public struct MergedSequence: Sendable {
+    /// [rows, text hidden]
+    public var embeddings: Tensor
+    /// Position id of each row (RoPE); increasing, with gaps where tokens were pruned under `pos=orig`.
+    public var positions: [Int32] = []
+    public var origins: [TokenOrigin] = []
+    /// For image rows, the image and where in it the row came from; nil for text.
+    public var sources: [ImageRowSource?] = []
+
+    public init(embeddings: Tensor) { self.embeddings = embeddings }
+
+    public var count: Int { positions.count }
+}
+
+public struct ImageRowSource: Sendable, Equatable {
+    public var image: Int
+    public var source: VisualSource
 }

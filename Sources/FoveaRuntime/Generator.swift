@@ -3,6 +3,7 @@ import FoveaCore
 import FoveaIO
 import FoveaKV
 import FoveaModels
+import FoveaPruning
 
 public struct GenerationRequest: Sendable {
     /// Prompt token ids; image tokens once per image or already expanded.
@@ -12,14 +13,17 @@ public struct GenerationRequest: Sendable {
     public var sampling: SamplingParameters
     /// Generation stops after emitting one of these (EOS).
     public var stopTokens: Set<Int>
+    /// Visual-token pruning (`--prune`); `.full` keeps everything.
+    public var pruning: PruningPlan
 
     public init(tokens: [Int], images: [ImageInput] = [], maxNewTokens: Int = 32,
-                sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = []) {
+                sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = [], pruning: PruningPlan = .full) {
         self.tokens = tokens
         self.images = images
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.stopTokens = stopTokens
+        self.pruning = pruning
     }
 }
 
@@ -28,6 +32,8 @@ public struct GenerationResult: Sendable {
     public var statistics: RunStatistics
     /// Logits of the last prompt position [vocab].
     public var firstLogits: [Float]
+    /// Each image as the LLM received it (kept tokens, sources, the pruner's decision).
+    public var images: [EncodedImage]
 }
 
 /// image → vision → projector → merge → prefill → decode, for one model.
@@ -46,16 +52,20 @@ public final class Generator: @unchecked Sendable {
     public func generate(_ request: GenerationRequest, onToken: (Int) -> Bool = { _ in true }) throws -> GenerationResult {
         guard request.maxNewTokens >= 0 else { throw FoveaError.invalidInput(reason: "max new tokens must be ≥ 0") }
         var stats = RunStatistics()
+        stats.method = request.pruning.description
         let t0 = now()
-        let encoded = try request.images.map { try model.encode($0) }
+        let encoded = try request.images.map { try model.encode($0, plan: request.pruning) }
         stats.visionSeconds = now() - t0
-        stats.visualTokensIn = encoded.reduce(0) { $0 + $1.features.shape[0] }
-        stats.visualTokensOut = stats.visualTokensIn
+        stats.selectionSeconds = encoded.reduce(0) { $0 + $1.selectionSeconds }
+        stats.visualTokensIn = encoded.reduce(0) { $0 + $1.fullCount }
+        stats.visualTokensOut = encoded.reduce(0) { $0 + $1.features.shape[0] }
+        stats.visualTokensNominal = request.pruning.isFull ? stats.visualTokensIn : encoded.reduce(0) { $0 + $1.decision.nominal }
+        stats.lostToUnpad = encoded.reduce(0) { $0 + $1.lostToUnpad }
 
         let t1 = now()
-        let (x, origins) = try model.embed(tokens: request.tokens, images: encoded)
-        stats.promptTokens = x.shape[0]
-        let capacity = x.shape[0] + request.maxNewTokens
+        let seq = try model.embed(tokens: request.tokens, images: encoded, positions: request.pruning.positions)
+        stats.promptTokens = seq.count
+        let capacity = seq.count + request.maxNewTokens
         let cache: KVCache
         if let existing = self.cache, existing.capacity >= capacity {
             existing.reset()
@@ -64,7 +74,17 @@ public final class Generator: @unchecked Sendable {
             cache = model.decoder.makeCache(capacity: capacity)
             self.cache = cache
         }
-        let logits = try model.decoder.forward(x, origins: origins, cache: cache, logits: .last, workspace: workspace)
+        var hooks: [any DecoderLayerHook] = []
+        if case .inLLM(let hook) = request.pruning.stage { hooks.append(hook) }
+        let logits = try model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache,
+                                               logits: .last, workspace: workspace, hooks: hooks)
+        for log in workspace.hookLog {
+            stats.visualTokensOut -= log.before - log.after
+            if case .inLLM(let hook) = request.pruning.stage {
+                let image = seq.origins.filter { $0 == .image }.count
+                stats.visualTokensNominal = Self.nominal(hook, imageTokens: image)
+            }
+        }
         stats.prefillSeconds = now() - t1
         let firstLogits = logits.toArray()
 
@@ -87,6 +107,15 @@ public final class Generator: @unchecked Sendable {
         stats.kvBytesAllocated = cache.bytesAllocated
         stats.kvBytesUsed = cache.bytesUsed
         stats.peakResidentBytes = ProcessMemory.peakResidentBytes()
-        return GenerationResult(tokens: out, statistics: stats, firstLogits: firstLogits)
+        return GenerationResult(tokens: out, statistics: stats, firstLogits: firstLogits, images: encoded)
+    }
+
+    /// The image tokens an in-LLM method was asked to keep.
+    static func nominal(_ hook: any DecoderLayerHook, imageTokens n: Int) -> Int {
+        switch hook {
+        case let f as FastV: f.keptCount(of: n)
+        case let d as DART: d.budget.count(of: n)
+        default: n
+        }
     }
 }

@@ -2,9 +2,19 @@ import Foundation
 
 /// The numbers every run reports (methods.md §4), filled by the stages as they run.
 public struct RunStatistics: Sendable, Codable {
+    /// The pruning spec the run used ("full" when none).
+    public var method = "full"
     public var promptTokens = 0
+    /// Visual tokens the unpruned model would see (transformers' count).
     public var visualTokensIn = 0
+    /// Visual tokens the language model's last layer saw.
     public var visualTokensOut = 0
+    /// The budget the method was asked for.
+    public var visualTokensNominal = 0
+    /// Kept tokens that LLaVA-NeXT's unpad discarded.
+    public var lostToUnpad = 0
+    /// The pruner's own selection time (part of `visionSeconds`).
+    public var selectionSeconds = 0.0
     public var generatedTokens = 0
     public var visionSeconds = 0.0
     public var prefillSeconds = 0.0
@@ -24,7 +34,8 @@ public struct RunStatistics: Sendable, Codable {
     public var summary: String {
         let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1_048_576) }
         return [
-            "prompt tokens: \(promptTokens) (visual in \(visualTokensIn), out \(visualTokensOut))",
+            "prompt tokens: \(promptTokens) (visual in \(visualTokensIn), out \(visualTokensOut)"
+                + (method == "full" ? ")" : ", nominal \(visualTokensNominal), lost to unpad \(lostToUnpad); \(method))"),
             String(format: "vision: %.3f s, prefill: %.3f s, time to first token: %.3f s", visionSeconds, prefillSeconds, timeToFirstToken),
             String(format: "decode: %d tokens, %.2f ms/token", generatedTokens, decodeMillisecondsPerToken),
             "KV cache: \(mb(kvBytesUsed)) used of \(mb(kvBytesAllocated)) allocated; peak RSS: \(mb(peakResidentBytes))",

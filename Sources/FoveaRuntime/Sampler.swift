@@ -1,4 +1,5 @@
 import Foundation
+import FoveaCore
 
 /// How the next token is chosen.
 public struct SamplingParameters: Sendable, Equatable {
@@ -24,19 +25,6 @@ public struct SamplingParameters: Sendable, Equatable {
 public enum SamplingError: Error, LocalizedError, Sendable {
     case invalid(String)
     public var errorDescription: String? { if case .invalid(let s) = self { return s }; return nil }
-}
-
-/// SplitMix64: tiny, seedable, and the same stream on every platform.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 public struct Sampler: Sendable {

@@ -41,10 +41,10 @@ if let smolPath {
     let smol = try VisionLanguageModel(gguf: smolPath)
     let ws = DecoderWorkspace()
     func prefill(_ n: Int) throws -> Double {
-        let (x, origins) = try smol.embed(tokens: (0..<n).map { 100 + $0 % 1000 }, images: [])
+        let seq = try smol.embed(tokens: (0..<n).map { 100 + $0 % 1000 }, images: [])
         let cache = smol.decoder.makeCache(capacity: n)
         let t = now()
-        _ = try smol.decoder.forward(x, origins: origins, cache: cache, logits: .last, workspace: ws)
+        _ = try smol.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache, logits: .last, workspace: ws)
         return now() - t
     }
     _ = try prefill(64)
@@ -124,11 +124,12 @@ for r in 0..<(runs + 1) {   // first run warms caches and page tables; not count
     let tv = now()
     let encoded = try model.encode(image)
     let vision = now() - tv
-    let (x, origins) = try model.embed(tokens: prompt, images: [encoded])
-    promptLength = x.shape[0]
+    let seq = try model.embed(tokens: prompt, images: [encoded])
+    promptLength = seq.count
     let cache = model.decoder.makeCache(capacity: promptLength + decodeSteps)
     let tp = now()
-    var logits = try model.decoder.forward(x, origins: origins, cache: cache, logits: .last, workspace: workspace)
+    var logits = try model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache,
+                                           logits: .last, workspace: workspace)
     let prefill = now() - tp
     let step = Tensor(zeros: [1, config.text.hiddenSize])
     let td = now()

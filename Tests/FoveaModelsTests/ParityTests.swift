@@ -63,9 +63,10 @@ struct ParityTests {
         let want = try l.ref.load("logits")
         let ids = try l.ref.loadInts("input_ids")
         let image = try l.model.encode(l.image)
-        let (x, origins) = try l.model.embed(tokens: ids, images: [image])
-        let cache = l.model.decoder.makeCache(capacity: x.shape[0])
-        let got = try l.model.decoder.forward(x, origins: origins, cache: cache, logits: .all, workspace: DecoderWorkspace())
+        let seq = try l.model.embed(tokens: ids, images: [image])
+        let cache = l.model.decoder.makeCache(capacity: seq.count)
+        let got = try l.model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache,
+                                              logits: .all, workspace: DecoderWorkspace())
         #expect(got.shape == want.shape)
         let err = Compare.relativeError(got.toArray(), want.toArray())
         #expect(err <= 1e-4, "\(name): relative error \(err)")
@@ -73,7 +74,7 @@ struct ParityTests {
         let layer = cache.layers[0]
         #expect(layer.origins.filter { $0 == .image }.count == image.features.shape[0])
         #expect(layer.origins.first == .prefixText && layer.origins.last == .textAfter)
-        #expect(layer.positions == (0..<Int32(x.shape[0])).map { $0 })
+        #expect(layer.positions == (0..<Int32(seq.count)).map { $0 })
     }
 
     @Test("8 greedy tokens, with the prompt's image token expanded or given once", arguments: models)

@@ -79,8 +79,8 @@ struct GenerationTests {
         let generated = try Generator(model: model).generate(GenerationRequest(tokens: prompt, maxNewTokens: 4)).tokens
         // Full recompute of prompt + first 3 generated tokens must predict the 4th.
         let full = prompt + generated.prefix(3)
-        let (x, origins) = try model.embed(tokens: full, images: [])
-        let logits = try model.decoder.forward(x, origins: origins, cache: model.decoder.makeCache(capacity: full.count),
+        let seq = try model.embed(tokens: full, images: [])
+        let logits = try model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: model.decoder.makeCache(capacity: full.count),
                                                logits: .last, workspace: DecoderWorkspace())
         #expect(Sampler.argmax(logits.data, count: logits.count) == generated[3])
     }
