@@ -125,12 +125,18 @@ struct AnyresTests {
     func packingOrder() {
         // 2×2 grid of 2×2-patch tiles, 1-wide features holding (tile·10 + patch); a square image: nothing unpadded.
         let side = 2
-        var values: [Float] = []
-        for tile in 0..<5 { for p in 0..<4 { values.append(Float(tile * 10 + p)) } }
-        let tiles = Tensor(shape: [5, 4, 1], values: values)
-        let packed = Anyres.pack(tiles: tiles, grid: (2, 2), side: side, height: 100, width: 100,
-                                 newline: Tensor(shape: [1], values: [-1]))
-        #expect(packed.toArray() == [0, 1, 2, 3,
+        let layout = Packing.layout(decision: .all(partitions: 5, patches: 4), grid: (2, 2), side: side, perPartition: 4,
+                                    height: 100, width: 100, rowOfKept: [0, 4, 8, 12, 16], rowOfMerged: [20, 20, 20, 20, 20],
+                                    newline: true, modelHasNewline: true, tiled: true)
+        let packed = layout.sources.map { s -> Float in
+            switch s {
+            case .patch(let p, let j): Float(p * 10 + j)
+            default: -1
+            }
+        }
+        #expect(layout.places == Array(0..<24))
+        #expect(layout.fullCount == 24)
+        #expect(packed == [0, 1, 2, 3,
                                      10, 11, 20, 21, -1,
                                      12, 13, 22, 23, -1,
                                      30, 31, 40, 41, -1,
