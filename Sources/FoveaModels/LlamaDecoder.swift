@@ -128,7 +128,7 @@ public struct LlamaDecoder: Sendable {
     /// and values to `cache`, and returns logits [rows, vocab]. The logits live in the
     /// workspace: they stay valid until the next call with the same workspace.
     ///
-    /// Row i has position `positions[i]` (increasing, from `cache.nextPosition` on; nil: the
+    /// Row i has position `positions[i]` (non-decreasing, from `cache.nextPosition` on; nil: the
     /// next L positions) and origin `origins[i]`. A hook for layer K drops rows just before
     /// layer K runs, from what it asked of layer K − 1; later layers never see those rows.
     public func forward(
@@ -146,8 +146,9 @@ public struct LlamaDecoder: Sendable {
         ws.positions.removeAll(keepingCapacity: true)
         if let explicit {
             guard explicit.count == L else { throw FoveaError.invalidInput(reason: "forward: \(L) rows but \(explicit.count) positions") }
-            guard (explicit.first ?? Int32.max) >= Int32(cache.nextPosition), zip(explicit, explicit.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                throw FoveaError.invalidInput(reason: "forward: positions must increase from \(cache.nextPosition)")
+            // Non-decreasing: tokens a pruner built share the place of the token before them.
+            guard (explicit.first ?? Int32.max) >= Int32(cache.nextPosition), zip(explicit, explicit.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+                throw FoveaError.invalidInput(reason: "forward: positions must not decrease, starting from \(cache.nextPosition)")
             }
             if case .failure(let e) = cache.reserve(positions: explicit) { throw FoveaError.invalidInput(reason: e.description) }
             ws.positions.append(contentsOf: explicit)

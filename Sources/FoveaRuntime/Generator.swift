@@ -78,12 +78,9 @@ public final class Generator: @unchecked Sendable {
         if case .inLLM(let hook) = request.pruning.stage { hooks.append(hook) }
         let logits = try model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache,
                                                logits: .last, workspace: workspace, hooks: hooks)
-        for log in workspace.hookLog {
-            stats.visualTokensOut -= log.before - log.after
-            if case .inLLM(let hook) = request.pruning.stage {
-                let image = seq.origins.filter { $0 == .image }.count
-                stats.visualTokensNominal = Self.nominal(hook, imageTokens: image)
-            }
+        if case .inLLM(let hook) = request.pruning.stage {
+            stats.visualTokensNominal = Self.nominal(hook, imageTokens: stats.visualTokensOut)
+            stats.visualTokensOut -= workspace.hookLog.reduce(0) { $0 + $1.before - $1.after }
         }
         stats.prefillSeconds = now() - t1
         let firstLogits = logits.toArray()

@@ -31,6 +31,19 @@ public struct RunStatistics: Sendable, Codable {
         generatedTokens > 1 ? decodeSeconds * 1000 / Double(generatedTokens - 1) : 0
     }
 
+    /// The statistics as one JSON object with snake_case keys, derived figures included.
+    public func json() throws -> Data {
+        let fields: [String: Any] = [
+            "method": method, "prompt_tokens": promptTokens, "generated_tokens": generatedTokens,
+            "visual_tokens_in": visualTokensIn, "visual_tokens_out": visualTokensOut,
+            "visual_tokens_nominal": visualTokensNominal, "lost_to_unpad": lostToUnpad,
+            "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,
+            "ttft_s": timeToFirstToken, "decode_s": decodeSeconds, "decode_ms_per_token": decodeMillisecondsPerToken,
+            "kv_bytes_allocated": kvBytesAllocated, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes,
+        ]
+        return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])
+    }
+
     public var summary: String {
         let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1_048_576) }
         return [

@@ -14,6 +14,8 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var sampling: SamplingOptions
 
+    @OptionGroup var pruning: PruningOptions
+
     @Option(help: "The question. Rendered with the model's chat template and tokenized.")
     var prompt: String?
 
@@ -37,6 +39,9 @@ struct Generate: ParsableCommand {
 
     @Flag(help: "Print run statistics to stdout after the tokens (they always go to stderr).")
     var stats = false
+
+    @Option(name: .customLong("stats-json"), help: "Write the run statistics as JSON to this file.")
+    var statsJSON: String?
 
     func validate() throws {
         guard (prompt == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --prompt and --tokens") }
@@ -86,7 +91,7 @@ struct Generate: ParsableCommand {
         }
         let sampling = try self.sampling.parameters
         let request = GenerationRequest(tokens: ids, images: images, maxNewTokens: maxTokens, sampling: sampling,
-                                        stopTokens: Set(m.config.text.eosTokenIds))
+                                        stopTokens: Set(m.config.text.eosTokenIds), pruning: try pruning.plan)
         var stream = StreamingDecoder()
         let result = try Generator(model: m).generate(request) { token in
             if tokens == nil, let tokenizer = loaded.tokenizer {
@@ -102,5 +107,6 @@ struct Generate: ParsableCommand {
         fflush(nil)
         FileHandle.standardError.write((result.statistics.summary + "\n").data(using: .utf8)!)
         if stats { print(result.statistics.summary) }
+        if let statsJSON { try result.statistics.json().write(to: URL(fileURLWithPath: statsJSON)) }
     }
 }

@@ -8,7 +8,9 @@
 /// - `rule` `paper` (default: tile share ∝ summed early attention over its block of the base
 ///   grid) or `code` (share ∝ how many of the `marks` highest early-attention base patches fall
 ///   in the block; `marks` default 100).
-/// Flooring and clamping leftovers are not redistributed; the kept count is reported.
+/// - `redistribute` (off): the paper leaves what flooring and clamping strand unspent; on, the
+///   leftover goes to partitions with room left (tiles by share, largest first, then the
+///   base), so r = 1 keeps everything. The kept count is reported either way.
 public struct HiRED: VisualTokenPruner {
     public enum Rule: String, CaseIterable, Sendable { case paper, code }
 
@@ -18,9 +20,11 @@ public struct HiRED: VisualTokenPruner {
     public var late: Int?
     public var rule: Rule
     public var marks: Int
+    public var redistribute: Bool
 
     public init(budget: Budget = .fraction(0.2), alpha: Double = 0.5, early: Int = 0, late: Int? = nil,
-                rule: Rule = .paper, marks: Int = 100) {
+                rule: Rule = .paper, marks: Int = 100, redistribute: Bool = false) {
+        self.redistribute = redistribute
         self.budget = budget
         self.alpha = alpha
         self.early = early
@@ -36,6 +40,7 @@ public struct HiRED: VisualTokenPruner {
         late = try p.optionalInt("late", in: 0...1023)
         rule = try p.choice("rule", default: .paper)
         marks = try p.int("marks", default: 100, in: 1...1_000_000)
+        redistribute = try p.flag("redistribute", default: false)
     }
 
     func lateLayer(_ g: VisionGeometry) -> Int { late ?? g.featureLayer }
@@ -61,7 +66,8 @@ public struct HiRED: VisualTokenPruner {
                                    nominal: N)
         }
         let budgets = try HiRED.partitionBudgets(total: N, alpha: alpha, grid: c.grid, side: c.geometry.gridSide,
-                                                 baseEarly: c.clsScores(layer: early, partition: 0), rule: rule, marks: marks)
+                                                 baseEarly: c.clsScores(layer: early, partition: 0), rule: rule, marks: marks,
+                                                 redistribute: redistribute)
         var out: [PartitionSelection] = []
         for p in 0..<P {
             let F = try c.clsScores(layer: late, partition: p)
@@ -73,7 +79,7 @@ public struct HiRED: VisualTokenPruner {
     /// Budgets [base, tile 0, tile 1, …] for a total of `N` over a `grid` of tiles
     /// (methods.md §1 steps 3–4). `baseEarly` is the base image's early-layer score per patch.
     public static func partitionBudgets(total N: Int, alpha: Double, grid: (rows: Int, cols: Int), side G: Int,
-                                        baseEarly S: [Float], rule: Rule, marks: Int) -> [Int] {
+                                        baseEarly S: [Float], rule: Rule, marks: Int, redistribute: Bool = false) -> [Int] {
         let n = G * G, k = grid.rows * grid.cols
         let N0 = min(Int((alpha * Double(N)).rounded(.down)), n)
         let Nt = min(N - N0, k * n)
@@ -97,7 +103,17 @@ public struct HiRED: VisualTokenPruner {
             let b = total > 0 ? (Double(Nt) * s / total).rounded(.down) : Double(Nt / max(k, 1))
             return min(Int(b), n)
         }
-        return [N0] + tiles
+        var budgets = [N0] + tiles
+        if redistribute {
+            var left = N - budgets.reduce(0, +)
+            let order = TopK.indices(shares.map(Float.init), k: k).map { $0 + 1 } + [0]
+            for p in order where left > 0 {
+                let add = min(left, n - budgets[p])
+                budgets[p] += add
+                left -= add
+            }
+        }
+        return budgets
     }
 
     /// Rows (or columns) `floor(b·G/B) ..< floor((b+1)·G/B)` of a G-wide grid cut into B bands.
