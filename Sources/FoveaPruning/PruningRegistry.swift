@@ -81,7 +81,7 @@ public enum PruningRegistry {
         Entry(name: "hired", summary: "HiRED: CLS-attention budget across tiles, then within (r, tokens, alpha, early, late, rule=paper|code, marks, redistribute)") {
             .beforeLLM(try HiRED(&$0))
         },
-        Entry(name: "visionzip", summary: "VisionZip: dominant + merged contextual tokens (r, tokens, contextual)") {
+        Entry(name: "visionzip", summary: "VisionZip: dominant + merged contextual tokens (r, tokens, contextual, cls)") {
             .beforeLLM(try VisionZip(&$0))
         },
         Entry(name: "dart", summary: "DART: least-duplicate tokens around pivots (where=llm|embed, r, tokens, pivots, text_pivots, k)") { p in

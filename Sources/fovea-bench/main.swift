@@ -19,7 +19,7 @@ func median(_ xs: [Double]) -> Double {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
-var runs = 3, decodeSteps = 32, jsonPath: String? = nil, smolPath: String? = nil
+var runs = 3, decodeSteps = 32, jsonPath: String? = nil, smolPath: String? = nil, pruneSpecs: [String]? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
@@ -27,8 +27,9 @@ while let a = args.next() {
     case "--decode": decodeSteps = Int(args.next() ?? "") ?? decodeSteps
     case "--json": jsonPath = args.next()
     case "--smollm2": smolPath = args.next()
+    case "--prune": pruneSpecs = (args.next() ?? "").split(separator: ";").map(String.init)
     default:
-        FileHandle.standardError.write("usage: fovea-bench [--runs N] [--decode N] [--json PATH] [--smollm2 GGUF]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: fovea-bench [--runs N] [--decode N] [--json PATH] [--smollm2 GGUF] [--prune 'SPEC;SPEC;...']\n".data(using: .utf8)!)
         exit(2)
     }
 }
@@ -58,6 +59,12 @@ if let smolPath {
     }
     print(String(format: "SmolLM2-135M Q4_1 GGUF (dequantised to f32): prefill 128: %.0f tok/s, prefill 512: %.0f tok/s, decode: %.1f ms/token (%.0f tok/s), peak RSS %.2f GB",
                  128 / median(p128), 512 / median(p512), median(dec) * 1000, 1 / median(dec), Double(ProcessMemory.peakResidentBytes()) / 1e9))
+    exit(0)
+}
+
+// MARK: pruning: LLaVA-NeXT layout, CLIP-L/336 + TinyLlama-1.1B shapes, one 672×672 image → 2×2 grid → 2,928 visual tokens
+if let pruneSpecs {
+    try benchPruning(specs: ["full"] + pruneSpecs.filter { $0 != "full" }, runs: runs, decodeSteps: decodeSteps, jsonPath: jsonPath)
     exit(0)
 }
 

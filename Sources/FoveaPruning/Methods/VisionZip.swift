@@ -5,6 +5,8 @@
 /// - `r` (default 0.111, the authors' 64 of 576) or `tokens`: per partition T = floor(r·n);
 ///   contextual = round(T·10/64) (`contextual` overrides the ratio), dominant = T − contextual
 ///   with the partition's CLS token counted among the dominant, as the authors count it.
+/// - `cls` (on): keep each partition's CLS token; off, every dominant slot is a patch (so
+///   `tokens=N,contextual=0,cls=off` at the full count keeps exactly the unpruned tokens).
 /// Contextual token = target's feature row + the mean of the rows assigned to it (the authors
 /// add rather than average, and so does Fovea). Similarity: the feature layer's keys averaged
 /// over heads, L2-normalised; each remaining patch goes to its most similar target (ties to
@@ -13,15 +15,18 @@
 public struct VisionZip: VisualTokenPruner {
     public var budget: Budget
     public var contextual: Int?
+    public var keepCLS: Bool
 
-    public init(budget: Budget = .fraction(64.0 / 576.0), contextual: Int? = nil) {
+    public init(budget: Budget = .fraction(64.0 / 576.0), contextual: Int? = nil, keepCLS: Bool = true) {
         self.budget = budget
         self.contextual = contextual
+        self.keepCLS = keepCLS
     }
 
     init(_ p: inout SpecParameters) throws {
         budget = try Budget.read(&p, defaultFraction: 64.0 / 576.0)
         contextual = try p.optionalInt("contextual", in: 0...1_000_000)
+        keepCLS = try p.flag("cls", default: true)
     }
 
     public func needs(_ g: VisionGeometry) throws -> PrunerNeeds {
@@ -44,9 +49,9 @@ public struct VisionZip: VisualTokenPruner {
             let T = budgets[p]
             let (dominant, ctxCount) = split(T)
             let F = try c.clsScores(layer: c.geometry.featureLayer, partition: p)
-            let kept = TopK.keptAscending(F, k: max(0, dominant - 1))
+            let kept = TopK.keptAscending(F, k: max(0, dominant - (keepCLS ? 1 : 0)))
             var merged: [MergedToken] = []
-            if dominant > 0 {
+            if dominant > 0 && keepCLS {
                 merged.append(MergedToken(features: Array(UnsafeBufferPointer(start: c.featureRow(partition: p, token: 0), count: w)),
                                           sources: [], isCLS: true))
             }

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+import FoveaCore
+import FoveaIO
+@testable import FoveaModels
+@testable import FoveaPruning
+import FoveaRuntime
+import FoveaTestSupport
+
+@Suite("HiRED budget arithmetic (hand-computed)")
+struct HiREDBudgetTests {
+    // 4×4 base grid (n = 16). `halves`: 1 in the left two columns, 3 in the right two.
+    static let halves: [Float] = (0..<16).map { $0 % 4 < 2 ? 1 : 3 }
+    static let columns: [Float] = (0..<16).map { Float($0 % 4 + 1) }
+    static let rows: [Float] = (0..<16).map { Float($0 / 4 + 1) }
+
+    func budgets(_ r: Double, _ alpha: Double, _ grid: (Int, Int), _ S: [Float], rule: HiRED.Rule = .paper, redistribute: Bool = false) -> [Int] {
+        let P = 1 + grid.0 * grid.1
+        return HiRED.partitionBudgets(total: Budget.fraction(r).count(of: P * 16), alpha: alpha, grid: grid, side: 4, baseEarly: S,
+                                      rule: rule, marks: 4, redistribute: redistribute)
+    }
+
+    @Test("1×2 and 2×1 split by 2-D blocks: the same scores give different budgets")
+    func twoD() {
+        // N = ⌊48·0.5⌋ = 24, N0 = 12, Nt = 12; 1×2: shares 8 | 24 → 3, 9. 2×1: 16 | 16 → 6, 6.
+        #expect(budgets(0.5, 0.5, (1, 2), Self.halves) == [12, 3, 9])
+        #expect(budgets(0.5, 0.5, (2, 1), Self.halves) == [12, 6, 6])
+        // 2×2: N = 40, N0 = 16 (clamped from 20), Nt = 24; blocks 4, 12, 4, 12 of 32 → 3, 9, 3, 9.
+        // Row bands (tile i = rows i of 4) would give 6 each.
+        #expect(budgets(0.5, 0.5, (2, 2), Self.halves) == [16, 3, 9, 3, 9])
+    }
+
+    @Test("1×3 and 3×1 on a side 3 does not divide: bands 0..<1, 1..<2, 2..<4")
+    func nonDividing() {
+        #expect(HiRED.band(0, of: 3, side: 4) == 0..<1 && HiRED.band(1, of: 3, side: 4) == 1..<2 && HiRED.band(2, of: 3, side: 4) == 2..<4)
+        // N = ⌊64·0.25⌋ = 16, N0 = 8, Nt = 8; shares 4, 8, 28 of 40 → 0, 1, 5.
+        #expect(budgets(0.25, 0.5, (1, 3), Self.columns) == [8, 0, 1, 5])
+        #expect(budgets(0.25, 0.5, (3, 1), Self.rows) == [8, 0, 1, 5])
+        #expect(budgets(0.25, 0.5, (3, 1), Self.columns) == [8, 2, 2, 4])   // rows carry equal sums: 10, 10, 20 of 40
+    }
+
+    @Test("r ∈ {0.1, 0.2, 0.4, 1}, α ∈ {0, 0.5, 1}, clamps, and the redistribute variant")
+    func rates() {
+        let g = (2, 2)
+        #expect(budgets(0.1, 0.5, g, Self.halves) == [4, 0, 1, 0, 1])     // N 8, N0 4, Nt 4 → ⌊1⌋, ⌊1.5⌋
+        #expect(budgets(0.2, 0.5, g, Self.halves) == [8, 1, 3, 1, 3])     // N 16, Nt 8 → 1, 3
+        #expect(budgets(0.4, 0.5, g, Self.halves) == [16, 2, 6, 2, 6])    // N 32, N0 16, Nt 16 → 2, 6
+        #expect(budgets(1.0, 0.5, g, Self.halves) == [16, 8, 16, 8, 16])  // Nt 64 → 8, 24→16 (clamped), 8, 16
+        #expect(budgets(1.0, 0.5, g, Self.halves, redistribute: true) == [16, 16, 16, 16, 16])
+        #expect(budgets(0.2, 0.0, g, Self.halves) == [0, 2, 6, 2, 6])     // α = 0: N0 0, Nt 16
+        #expect(budgets(0.1, 1.0, g, Self.halves) == [8, 0, 0, 0, 0])     // α = 1: everything to the base, no division by zero
+        #expect(budgets(1.0, 1.0, g, Self.halves) == [16, 8, 16, 8, 16])  // α = 1 past the base's 16: the rest still split
+        #expect(budgets(0.4, 0.5, g, [Float](repeating: 0, count: 16)) == [16, 4, 4, 4, 4])   // no attention anywhere: even split
+    }
+
+    @Test("code rule: share = marked top patches in the block")
+    func codeRule() {
+        // marks = 4: the four highest of `columns` are column 3 (j = 3, 7, 11, 15) → all in the right tiles.
+        #expect(budgets(0.4, 0.5, (2, 2), Self.columns, rule: .code) == [16, 0, 8, 0, 8])
+    }
+}
+
+@Suite("Method specs and budgets")
+struct MethodSpecTests {
+    @Test("parses names, keys and values; errors name what is valid")
+    func parse() throws {
+        let s = try MethodSpec(parsing: " HiRED:r=0.2, alpha=0.5 ")
+        #expect(s.name == "hired" && s.parameters.map(\.key) == ["r", "alpha"] && s.description == "hired:r=0.2,alpha=0.5")
+        #expect(throws: MethodSpecError.self) { try MethodSpec(parsing: "") }
+        #expect(throws: MethodSpecError.self) { try MethodSpec(parsing: "hired:r") }
+        #expect(throws: MethodSpecError.self) { try MethodSpec(parsing: "hired:r=1,r=2") }
+        #expect(throws: MethodSpecError.self) { try MethodSpec(parsing: ":r=1") }
+        func message(_ spec: String) -> String {
+            do { _ = try PruningPlan(parsing: spec); return "" } catch { return error.localizedDescription }
+        }
+        #expect(message("nope").contains("valid: full, hired, visionzip, dart, fastv, random, uniform, downsample"))
+        #expect(message("hired:q=1").contains("valid keys: r, tokens, alpha"))
+        #expect(message("hired:r=1.5").contains("r=1.5 is invalid"))
+        #expect(message("hired:r=nan").contains("invalid"))
+        #expect(message("hired:r=0.2,tokens=30").contains("not both"))
+        #expect(message("fastv:k=0").contains("k=0 is invalid"))
+        #expect(message("fastv:pos=renumber").contains("not available"))
+        #expect(message("dart:where=embed,k=3").contains("where=llm only"))
+        #expect(message("hired:rule=magic").contains("one of paper, code"))
+        #expect(message("random:pos=sideways").contains("one of orig, renumber"))
+    }
+
+    @Test("plans: stage, positions and newline defaults")
+    func plans() throws {
+        let h = try PruningPlan(parsing: "hired")
+        guard case .beforeLLM(let p) = h.stage, let hired = p as? HiRED else { Issue.record("hired is before the LLM"); return }
+        #expect(hired.budget == .fraction(0.2) && hired.alpha == 0.5 && hired.rule == .paper)
+        #expect(h.positions == .orig && !h.newline)
+        #expect(try PruningPlan(parsing: "hired:pos=renumber,newline=on").positions == .renumber)
+        guard case .inLLM = try PruningPlan(parsing: "fastv").stage, case .inLLM = try PruningPlan(parsing: "dart").stage,
+              case .beforeLLM = try PruningPlan(parsing: "dart:where=embed").stage, case .none = try PruningPlan(parsing: "full").stage
+        else { Issue.record("stages"); return }
+    }
+
+    @Test("budgets: fraction floors like Python's int(n·r); absolute counts split with the remainder first")
+    func budgets() {
+        #expect(Budget.fraction(0.2).count(of: 2880) == 576 && Budget.fraction(0.1).count(of: 576) == 57)
+        #expect(Budget.tokens(320).count(of: 100) == 100)
+        #expect(Budget.tokens(10).perPartition(parts: 3, n: 64) == [4, 3, 3])
+        #expect(Budget.fraction(0.25).perPartition(parts: 2, n: 64) == [16, 16])
+    }
+}
+
+@Suite("Pruning through the model")
+struct PruningPipelineTests {
+    static var folder: String { URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().path + "/models/fovea-test-llava-small" }
+    static var scene: String { URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().path + "/data/eval/scenes/scene_0002.png" }
+
+    func run(_ spec: String) throws -> GenerationResult {
+        let loaded = try LoadedModel.load(Self.folder)
+        let image = try ImageProcessor(directory: Self.folder)(try ImageDecoder.decode(path: Self.scene))
+        let ids = loaded.tokenizer!.encode(loaded.template.render([ChatMessage(.user, "What colour is the circle?")], images: 1))
+        return try Generator(model: loaded.model).generate(GenerationRequest(tokens: ids, images: [image], maxNewTokens: 3,
+                                                                             pruning: try PruningPlan(parsing: spec)))
+    }
+
+    @Test("keep-everything settings reproduce the unpruned logits bit for bit")
+    func keepEverything() throws {
+        let full = try run("full")
+        #expect(full.statistics.visualTokensOut == full.statistics.visualTokensIn)
+        for spec in ["hired:r=1,newline=on,redistribute=on", "fastv:k=1,ratio=0", "visionzip:r=1,contextual=0,cls=off,newline=on",
+                     "dart:k=1,r=1", "dart:where=embed,r=1,newline=on", "uniform:r=1,newline=on", "random:r=1,newline=on",
+                     "downsample:k=1,newline=on", "hired:r=1,newline=on,redistribute=on,pos=renumber"] {
+            let r = try run(spec)
+            #expect(r.firstLogits == full.firstLogits, "\(spec)")
+            #expect(r.tokens == full.tokens, "\(spec)")
+            #expect(r.statistics.visualTokensOut == full.statistics.visualTokensIn, "\(spec)")
+        }
+    }
+
+    @Test("a pruned run reports kept beside nominal, sources and original positions")
+    func report() throws {
+        let r = try run("hired:r=0.2")
+        let s = r.statistics
+        let img = r.images[0]
+        #expect(s.visualTokensNominal == Int(Double(img.partitions * 64) * 0.2))
+        #expect(s.visualTokensOut == img.features.shape[0])
+        #expect(s.visualTokensOut + s.lostToUnpad <= s.visualTokensNominal)
+        #expect(s.visualTokensOut == img.decision.partitions.reduce(0) { $0 + $1.kept.count } - img.lostToUnpad)
+        #expect(zip(img.places, img.places.dropFirst()).allSatisfy { $0 < $1 } && img.places.last! < img.fullCount)
+        // Sources name real kept patches.
+        for src in img.sources {
+            guard case .patch(let p, let j) = src else { Issue.record("hired keeps patches only"); continue }
+            #expect(img.decision.partitions[p].kept.contains(j))
+        }
+        // FastV at layer 1 halves the image rows the second layer sees.
+        let f = try run("fastv:k=1")
+        #expect(f.statistics.visualTokensOut == f.statistics.visualTokensIn - f.statistics.visualTokensIn / 2)
+        // VisionZip: per partition ⌊0.2·64⌋ = 12 = 10 dominant (CLS among them) + 2 contextual.
+        let v = try run("visionzip:r=0.2")
+        #expect(v.images[0].decision.partitions.allSatisfy { $0.kept.count == 9 && $0.merged.count == 3 && $0.merged[0].isCLS })
+    }
+}
