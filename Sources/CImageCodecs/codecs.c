@@ -167,3 +167,40 @@ int fovea_jpeg_decode(const uint8_t *data, size_t length, size_t max_pixels, fov
     jpeg_destroy_decompress(&cinfo);
     return 0;
 }
+
+// MARK: PNG encoding (for `fovea explain`)
+
+int fovea_png_encode_file(const char *path, const uint8_t *rgb, int width, int height, char *error, size_t error_length) {
+    char message[256] = {0};
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        snprintf(error, error_length, "cannot open for writing");
+        return -1;
+    }
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, message, png_error_handler, png_warning_handler);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        if (png) png_destroy_write_struct(&png, NULL);
+        fclose(f);
+        snprintf(error, error_length, "out of memory");
+        return -4;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        snprintf(error, error_length, "%s", message);
+        return -2;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * width * 3));
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    if (fclose(f) != 0) {
+        snprintf(error, error_length, "write failed");
+        return -2;
+    }
+    return 0;
+}

@@ -86,3 +86,17 @@ public enum ImageDecoder {
         return out
     }
 }
+
+public enum ImageEncoder {
+    /// Writes `image` as an 8-bit RGB PNG through libpng.
+    public static func writePNG(_ image: RGBImage, path: String) throws {
+        var message = [CChar](repeating: 0, count: 256)
+        let code = image.pixels.withUnsafeBufferPointer { px in
+            fovea_png_encode_file(path, px.baseAddress, Int32(image.width), Int32(image.height), &message, message.count)
+        }
+        guard code == 0 else {
+            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw FoveaError.unreadable(path: path, reason: "cannot write PNG: \(text)")
+        }
+    }
+}

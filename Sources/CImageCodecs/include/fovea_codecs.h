@@ -19,4 +19,7 @@ int fovea_png_decode(const uint8_t *data, size_t length, size_t max_pixels, fove
 int fovea_jpeg_decode(const uint8_t *data, size_t length, size_t max_pixels, fovea_image *out, char *error, size_t error_length);
 void fovea_free(void *p);
 
+/* Writes 8-bit RGB rows to a PNG file. 0 on success; otherwise negative, with a message. */
+int fovea_png_encode_file(const char *path, const uint8_t *rgb, int width, int height, char *error, size_t error_length);
+
 #endif
