@@ -11,7 +11,7 @@ three bands over its 8-patch grid do not divide it), this runs LlavaNextForCondi
   attention rows at every encoder layer LLaVA runs;
 - reference.json: per scene, its grid and the index sets methods.md prescribes, computed here from
   those rows and the language model's own tensors with numpy, not with Fovea's code:
-  HiRED (paper and code rules, several r and alpha), the VisionZip dominant set, FastV (k=1: the test
+  HiRED (paper and code rules, several r and alpha; and Fovea's score=received extension), the VisionZip dominant set, DART's embedding form, FastV (k=1: the test
   model has 2 layers) and DART in the LLM (k=1), as kept patch indices per partition or kept image rows.
 
 Ranking everywhere: larger first, ties to the lower index (a stable argsort of the negated score).
@@ -129,12 +129,25 @@ def main():
                     for alpha in (0.0, 0.5, 1.0):
                         budgets, kept = hired(score[0][0], score[feature_layer], (R, C), G, rate, alpha, rule)
                         entry["hired"].append({"spec": f"hired:r={rate},alpha={alpha},rule={rule}", "budgets": budgets, "kept": kept})
+            # Fovea's extension for towers without CLS (not the paper's): mean attention received from patch queries.
+            received = {l: (vout.attentions[l][:, :, 1:, 1:].double().sum(dim=2).sum(dim=1) / n).numpy() for l in cls}
+            for rate in (0.2, 0.4):
+                budgets, kept = hired(received[0][0], received[feature_layer], (R, C), G, rate, 0.5, "paper")
+                entry["hired"].append({"spec": f"hired:r={rate},score=received", "budgets": budgets, "kept": kept})
             for rate in (64 / 576, 0.2, 0.4):
                 T = int(n * rate)
                 ctx = min(T, round(T * 10 / 64))
                 dominant = T - ctx
                 kept = [sorted(topk(score[feature_layer][p], max(0, dominant - 1))) for p in range(P)]
                 entry["visionzip"].append({"spec": f"visionzip:r={rate}", "dominant": kept})
+
+            # DART's embedding form: over the whole image's projected patches, image pivots only.
+            proj = model.model.multi_modal_projector(vout.hidden_states[cfg.vision_feature_layer][:, 1:]).double().numpy()
+            flat = proj.reshape(P * n, -1)
+            entry["dart_embed"] = []
+            for rate in (0.2, 0.4):
+                kept = dart_choose(flat, np.abs(flat).sum(axis=1), [], int(P * n * rate), 4, 4)
+                entry["dart_embed"].append({"spec": f"dart:where=embed,r={rate}", "kept": [[k % n for k in kept if k // n == p] for p in range(P)]})
 
             # The language model: FastV and DART at k = 1 read layer 0.
             out = model(**enc, output_attentions=True, output_hidden_states=True, use_cache=True)

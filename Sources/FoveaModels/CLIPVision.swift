@@ -44,6 +44,9 @@ public struct VisionOutput: Sendable {
     public var clsAttention: [Int: [Float]]
     /// [partitions, tokens, headDim]: the requested layer's keys averaged over heads; empty if not asked.
     public var meanKeys: [Float] = []
+    /// layer → [partitions, heads, tokens]: attention each key receives, summed over the patch
+    /// queries (the CLS query's row left out); for scoring without a CLS query.
+    public var receivedAttention: [Int: [Float]] = [:]
 }
 
 public struct CLIPVisionEncoder: Sendable {
@@ -77,7 +80,8 @@ public struct CLIPVisionEncoder: Sendable {
     /// token, plus CLS attention rows for the encoder layers in `clsAttentionLayers`.
     public func callAsFunction(
         pixels: UnsafePointer<Float>, partitions P: Int,
-        featureLayers: [Int], clsAttentionLayers: Set<Int> = [], meanKeysLayer: Int? = nil
+        featureLayers: [Int], clsAttentionLayers: Set<Int> = [], meanKeysLayer: Int? = nil,
+        receivedAttentionLayers: Set<Int> = []
     ) -> VisionOutput {
         let c = config
         let d = c.hiddenSize, np = c.patches, T = np + 1, rows = P * T
@@ -93,6 +97,7 @@ public struct CLIPVisionEncoder: Sendable {
         let features = Tensor(zeros: [P, T, d * fl])
         var cls: [Int: [Float]] = [:]
         var meanKeys: [Float] = []
+        var received: [Int: [Float]] = [:]
 
         // Embeddings: CLS, then patches in raster order; plus learned positions.
         for p in 0..<P {
@@ -132,19 +137,25 @@ public struct CLIPVisionEncoder: Sendable {
                     for i in 0..<hd { meanKeys[r * hd + i] *= inv }
                 }
             }
-            let wantCLS = clsAttentionLayers.contains(li)
+            let wantCLS = clsAttentionLayers.contains(li), wantReceived = receivedAttentionLayers.contains(li)
             var clsRows = wantCLS ? [Float](repeating: 0, count: P * heads * T) : []
+            var receivedRows = wantReceived ? [Float](repeating: 0, count: P * heads * T) : []
             for p in 0..<P {
                 let off = p * T * d
                 let readout = Kernels.attention(
                     q: q.data + off, k: k.data + off, v: v.data + off, output: h.data + off,
                     geometry: AttentionGeometry(queries: T, keys: T, heads: heads, kvHeads: heads, headDim: hd),
-                    mask: .bidirectional, scale: scale, request: wantCLS ? AttentionRequest(rows: [0]) : .none)
+                    mask: .bidirectional, scale: scale,
+                    request: wantCLS || wantReceived ? AttentionRequest(rows: [0], columnSums: wantReceived) : .none)
                 if wantCLS {
                     clsRows.replaceSubrange((p * heads * T)..<((p + 1) * heads * T), with: readout.rowProbabilities)
                 }
+                if wantReceived {
+                    for i in 0..<(heads * T) { receivedRows[p * heads * T + i] = readout.columnSums[i] - readout.rowProbabilities[i] }
+                }
             }
             if wantCLS { cls[li] = clsRows }
+            if wantReceived { received[li] = receivedRows }
             layer.wo(h.data, rows: rows, into: q.data)
             Kernels.add(q.data, into: x.data, count: rows * d)
             // MLP block.
@@ -155,7 +166,7 @@ public struct CLIPVisionEncoder: Sendable {
             Kernels.add(h.data, into: x.data, count: rows * d)
             capture(li + 1)
         }
-        return VisionOutput(features: features, clsAttention: cls, meanKeys: meanKeys)
+        return VisionOutput(features: features, clsAttention: cls, meanKeys: meanKeys, receivedAttention: received)
     }
 }
 

@@ -146,7 +146,8 @@ public final class VisionLanguageModel: @unchecked Sendable {
             throw FoveaError.invalidInput(reason: "\(plan.spec.name): pruning reads one feature layer; this model concatenates \(config.visionFeatureLayers)")
         }
         let out = vision(pixels: image.pixels.data, partitions: P, featureLayers: config.visionFeatureLayers,
-                         clsAttentionLayers: needs.clsAttentionLayers, meanKeysLayer: needs.meanKeysLayer)
+                         clsAttentionLayers: needs.clsAttentionLayers, meanKeysLayer: needs.meanKeysLayer,
+                         receivedAttentionLayers: needs.receivedAttentionLayers)
         let T = v.patches + 1, width = config.visionFeatureWidth, D = projector.outDim
         let skip = config.featureStrategy == .default ? 1 : 0
         let perPartition = T - skip
@@ -178,7 +179,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
             decision = try out.meanKeys.withUnsafeBufferPointer { keys in
                 try pruner.select(PruningContext(
                     geometry: geometry, partitions: P, grid: grid, clsAttention: out.clsAttention,
-                    features: out.features.data, featureWidth: width, meanKeys: keys.isEmpty ? nil : keys.baseAddress,
+                    receivedAttention: out.receivedAttention, features: out.features.data, featureWidth: width, meanKeys: keys.isEmpty ? nil : keys.baseAddress,
                     projected: projectedAll.map { UnsafePointer($0.data) }, projectedWidth: D, survivesUnpad: survives))
             }
             selectionSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9

@@ -125,9 +125,13 @@ public struct SpecParameters {
         return try int(key, default: 0, in: range)
     }
 
-    /// One of `choices` (case-insensitive), or `fallback` when absent.
+    /// One of the enum's cases (case-insensitive), or `fallback` when absent.
     public mutating func choice<T: RawRepresentable & CaseIterable>(_ key: String, default fallback: T) throws -> T where T.RawValue == String {
-        guard let v = raw(key) else { return fallback }
+        try optionalChoice(key, T.self) ?? fallback
+    }
+
+    public mutating func optionalChoice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) throws -> T? where T.RawValue == String {
+        guard let v = raw(key) else { return nil }
         guard let x = T.allCases.first(where: { $0.rawValue == v.lowercased() }) else {
             throw bad(key, v, "one of " + T.allCases.map(\.rawValue).joined(separator: ", "))
         }

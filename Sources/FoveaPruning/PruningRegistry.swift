@@ -78,7 +78,7 @@ public enum PruningRegistry {
 
     public static let entries: [Entry] = [
         Entry(name: "full", summary: "keep every visual token") { _ in .none },
-        Entry(name: "hired", summary: "HiRED: CLS-attention budget across tiles, then within (r, tokens, alpha, early, late, rule=paper|code, marks, redistribute)") {
+        Entry(name: "hired", summary: "HiRED: CLS-attention budget across tiles, then within (r, tokens, alpha, early, late, rule=paper|code, marks, redistribute, score=cls|received)") {
             .beforeLLM(try HiRED(&$0))
         },
         Entry(name: "visionzip", summary: "VisionZip: dominant + merged contextual tokens (r, tokens, contextual, cls)") {

@@ -44,8 +44,12 @@ public struct PrunerNeeds: Sendable, Equatable {
     public var meanKeysLayer: Int? = nil
     /// Whether to project every patch before choosing (pruners that score projected embeddings).
     public var projected = false
+    /// Encoder layers whose attention received per key (summed over patch queries) to record.
+    public var receivedAttentionLayers: Set<Int> = []
 
-    public init(clsAttentionLayers: Set<Int> = [], meanKeysLayer: Int? = nil, projected: Bool = false) {
+    public init(clsAttentionLayers: Set<Int> = [], meanKeysLayer: Int? = nil, projected: Bool = false,
+                receivedAttentionLayers: Set<Int> = []) {
+        self.receivedAttentionLayers = receivedAttentionLayers
         self.clsAttentionLayers = clsAttentionLayers
         self.meanKeysLayer = meanKeysLayer
         self.projected = projected
@@ -63,6 +67,9 @@ public struct PruningContext {
     public let grid: (rows: Int, cols: Int)
     /// layer → [partitions, heads, 1 + patches] CLS-row probabilities (column 0 is CLS itself).
     public let clsAttention: [Int: [Float]]
+    /// layer → [partitions, heads, 1 + patches]: attention each token receives, summed over the
+    /// patch queries.
+    public let receivedAttention: [Int: [Float]]
     /// [partitions, 1 + patches, featureWidth]: the feature rows, CLS first.
     public let features: UnsafePointer<Float>
     public let featureWidth: Int
@@ -76,12 +83,13 @@ public struct PruningContext {
     public let survivesUnpad: [[Bool]]
 
     public init(geometry: VisionGeometry, partitions: Int, grid: (rows: Int, cols: Int), clsAttention: [Int: [Float]],
-                features: UnsafePointer<Float>, featureWidth: Int, meanKeys: UnsafePointer<Float>?,
+                receivedAttention: [Int: [Float]] = [:], features: UnsafePointer<Float>, featureWidth: Int, meanKeys: UnsafePointer<Float>?,
                 projected: UnsafePointer<Float>?, projectedWidth: Int, survivesUnpad: [[Bool]]) {
         self.geometry = geometry
         self.partitions = partitions
         self.grid = grid
         self.clsAttention = clsAttention
+        self.receivedAttention = receivedAttention
         self.features = features
         self.featureWidth = featureWidth
         self.meanKeys = meanKeys
@@ -105,6 +113,22 @@ public struct PruningContext {
             for j in 0..<patches { out[j] += rows[base + j] }
         }
         return out
+    }
+
+    /// Mean attention each patch of `partition` receives from the patch queries at `layer`,
+    /// summed over heads ([patches]).
+    public func receivedScores(layer: Int, partition p: Int) throws -> [Float] {
+        guard let rows = receivedAttention[layer] else {
+            throw PruningError.missingReadout("attention received at vision layer \(layer) was not recorded")
+        }
+        let T = tokensPerPartition, H = geometry.heads
+        var out = [Float](repeating: 0, count: patches)
+        for h in 0..<H {
+            let base = (p * H + h) * T + 1
+            for j in 0..<patches { out[j] += rows[base + j] }
+        }
+        let inv = 1 / Float(patches)
+        return out.map { $0 * inv }
     }
 
     /// The feature row of token `t` (0 = CLS, 1 + j = patch j) in partition `p`.

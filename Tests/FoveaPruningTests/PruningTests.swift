@@ -156,3 +156,70 @@ struct PruningPipelineTests {
         #expect(v.images[0].decision.partitions.allSatisfy { $0.kept.count == 9 && $0.merged.count == 3 && $0.merged[0].isCLS })
     }
 }
+
+@Suite("Controls, explain and run statistics")
+struct ControlsTests {
+    func encode(_ spec: String) throws -> (VisionLanguageModel, ImageInput, EncodedImage) {
+        let folder = PruningPipelineTests.folder
+        let m = try VisionLanguageModel(directory: folder)
+        let image = try ImageProcessor(directory: folder)(try ImageDecoder.decode(path: PruningPipelineTests.scene))
+        return (m, image, try m.encode(image, plan: try PruningPlan(parsing: spec)))
+    }
+
+    @Test("uniform keeps every (n/b)-th patch; random is seeded, in range and of the budget's size")
+    func strideAndRandom() throws {
+        let u = try encode("uniform:r=0.25").2
+        #expect(u.decision.partitions.allSatisfy { $0.kept == stride(from: 0, to: 64, by: 4).map { $0 } })
+        let a = try encode("random:r=0.2,seed=7").2.decision, b = try encode("random:r=0.2,seed=7").2.decision
+        let c = try encode("random:r=0.2,seed=8").2.decision
+        #expect(a == b && a != c)
+        #expect(a.partitions.allSatisfy { $0.kept.count == 12 && Set($0.kept).count == 12 && $0.kept == $0.kept.sorted() && $0.kept.last! < 64 })
+    }
+
+    @Test("downsample averages k×k cells of the feature rows")
+    func downsample() throws {
+        let (_, _, e) = try encode("downsample:k=2")
+        let base = e.decision.partitions[0]
+        #expect(base.kept.isEmpty && base.merged.count == 16)
+        let cell = base.merged[5]                      // cell (1, 1): patches 18, 19, 26, 27
+        #expect(cell.sources == [18, 19, 26, 27] && cell.anchor == 18)
+        let w = cell.features.count
+        let f = e.vision.features.data
+        for i in [0, w / 2, w - 1] {
+            let mean = cell.sources.map { f[(1 + $0) * w + i] }.reduce(0, +) / 4
+            #expect(abs(cell.features[i] - mean) <= 1e-6 * max(1, abs(mean)))
+        }
+        #expect(try encode("downsample:r=0.25").2.decision == e.decision)   // r = 0.25 → k = 2
+    }
+
+    @Test("explain: the JSON has exactly the documented keys; the PNG decodes back")
+    func explain() throws {
+        let (m, image, e) = try encode("hired:r=0.2")
+        let json = try JSONSerialization.jsonObject(with: try KeptMap.json(e, method: "hired:r=0.2")) as? [String: Any]
+        #expect(Set(json?.keys.map { $0 } ?? []) == ["method", "grid", "patches_per_partition", "partitions", "lost_to_unpad",
+                                                      "visual_tokens_in", "visual_tokens_out"])
+        #expect(json?["grid"] as? [Int] == [e.grid.rows, e.grid.cols] && json?["visual_tokens_in"] as? Int == e.fullCount)
+        let parts = json?["partitions"] as? [[String: Any]] ?? []
+        #expect(parts.count == e.partitions && parts.map { $0["kept"] as? [Int] ?? [] } == e.decision.partitions.map(\.kept))
+        let processor = try ImageProcessor(directory: PruningPipelineTests.folder)
+        let picture = KeptMap.render(image, e, mean: processor.mean, std: processor.std, gridSide: m.config.vision!.gridSide)
+        let path = Fixtures.temporaryDirectory("explain") + "/kept.png"
+        try ImageEncoder.writePNG(picture, path: path)
+        let back = try ImageDecoder.decode(path: path)
+        #expect(back == picture)
+        #expect(throws: FoveaError.self) { try ImageEncoder.writePNG(picture, path: "/nonexistent/dir/kept.png") }
+    }
+
+    @Test("--stats-json carries the run statistics the issue names")
+    func statsJSON() throws {
+        var s = RunStatistics()
+        s.visualTokensIn = 208
+        s.visualTokensOut = 41
+        let json = try JSONSerialization.jsonObject(with: try s.json()) as? [String: Any] ?? [:]
+        for key in ["visual_tokens_in", "visual_tokens_out", "prompt_tokens", "generated_tokens", "vision_s", "prefill_s", "ttft_s",
+                    "decode_ms_per_token", "kv_bytes_allocated", "kv_bytes_used", "peak_rss_bytes"] {
+            #expect(json[key] != nil, "\(key)")
+        }
+        #expect(json["visual_tokens_out"] as? Int == 41)
+    }
+}

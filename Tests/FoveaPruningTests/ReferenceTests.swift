@@ -18,7 +18,7 @@ struct PruningReferenceTests {
     struct Zip: Decodable { let spec: String; let dominant: [[Int]] }
     struct Scene: Decodable {
         let image: String; let question: String; let grid: [Int]; let partitions: Int
-        let hired: [Entry]; let visionzip: [Zip]; let fastv: [Flat]; let dart: [Flat]
+        let hired: [Entry]; let visionzip: [Zip]; let fastv: [Flat]; let dart: [Flat]; let dart_embed: [Entry]
     }
     struct Reference: Decodable { let layers_run: Int; let feature_layer: Int; let scenes: [Scene] }
 
@@ -72,7 +72,7 @@ struct PruningReferenceTests {
         }
     }
 
-    @Test("VisionZip dominant patches")
+    @Test("VisionZip dominant patches; DART's embedding form")
     func visionZip() throws {
         let s = try Self.setup()
         for scene in s.ref.scenes {
@@ -80,6 +80,10 @@ struct PruningReferenceTests {
             for e in scene.visionzip {
                 let d = try s.loaded.model.encode(img, plan: PruningPlan(parsing: e.spec)).decision
                 #expect(d.partitions.map(\.kept) == e.dominant, "\(scene.image) \(e.spec)")
+            }
+            for e in scene.dart_embed {
+                let d = try s.loaded.model.encode(img, plan: PruningPlan(parsing: e.spec)).decision
+                #expect(d.partitions.map(\.kept) == e.kept, "\(scene.image) \(e.spec)")
             }
         }
     }

@@ -8,11 +8,15 @@
 /// - `rule` `paper` (default: tile share ∝ summed early attention over its block of the base
 ///   grid) or `code` (share ∝ how many of the `marks` highest early-attention base patches fall
 ///   in the block; `marks` default 100).
+/// - `score` `cls` (default where the tower has a CLS token: the paper) or `received` —
+///   Fovea's extension for towers without one, not the paper's: a patch scores the mean
+///   attention it receives from all patch queries, at the same layers.
 /// - `redistribute` (off): the paper leaves what flooring and clamping strand unspent; on, the
 ///   leftover goes to partitions with room left (tiles by share, largest first, then the
 ///   base), so r = 1 keeps everything. The kept count is reported either way.
 public struct HiRED: VisualTokenPruner {
     public enum Rule: String, CaseIterable, Sendable { case paper, code }
+    public enum Score: String, CaseIterable, Sendable { case cls, received }
 
     public var budget: Budget
     public var alpha: Double
@@ -21,6 +25,8 @@ public struct HiRED: VisualTokenPruner {
     public var rule: Rule
     public var marks: Int
     public var redistribute: Bool
+    /// nil: `cls` when the tower has a CLS token, else `received`.
+    public var score: Score?
 
     public init(budget: Budget = .fraction(0.2), alpha: Double = 0.5, early: Int = 0, late: Int? = nil,
                 rule: Rule = .paper, marks: Int = 100, redistribute: Bool = false) {
@@ -41,19 +47,27 @@ public struct HiRED: VisualTokenPruner {
         rule = try p.choice("rule", default: .paper)
         marks = try p.int("marks", default: 100, in: 1...1_000_000)
         redistribute = try p.flag("redistribute", default: false)
+        score = try p.optionalChoice("score", Score.self)
+    }
+
+    func scoring(_ g: VisionGeometry) -> Score { score ?? (g.hasCLS ? .cls : .received) }
+
+    func scores(_ c: PruningContext, layer: Int, partition p: Int) throws -> [Float] {
+        scoring(c.geometry) == .cls ? try c.clsScores(layer: layer, partition: p) : try c.receivedScores(layer: layer, partition: p)
     }
 
     func lateLayer(_ g: VisionGeometry) -> Int { late ?? g.featureLayer }
 
     public func needs(_ g: VisionGeometry) throws -> PrunerNeeds {
-        guard g.hasCLS else {
-            throw PruningError.unsupported(method: "hired", reason: "this vision tower has no CLS token")
+        guard g.hasCLS || scoring(g) == .received else {
+            throw PruningError.unsupported(method: "hired", reason: "this vision tower has no CLS token; use score=received")
         }
         for (name, l) in [("early", early), ("late", lateLayer(g))] where l >= g.layersRun {
             throw MethodSpecError.badValue(method: "hired", key: name, value: String(l),
                                            expected: "an encoder layer the tower runs, 0...\(g.layersRun - 1)")
         }
-        return PrunerNeeds(clsAttentionLayers: [early, lateLayer(g)])
+        let layers: Set<Int> = [early, lateLayer(g)]
+        return scoring(g) == .cls ? PrunerNeeds(clsAttentionLayers: layers) : PrunerNeeds(receivedAttentionLayers: layers)
     }
 
     public func select(_ c: PruningContext) throws -> PruningDecision {
@@ -61,16 +75,16 @@ public struct HiRED: VisualTokenPruner {
         let N = budget.count(of: P * n)
         let late = lateLayer(c.geometry)
         if P == 1 {
-            let F = try c.clsScores(layer: late, partition: 0)
+            let F = try scores(c, layer: late, partition: 0)
             return PruningDecision(partitions: [PartitionSelection(budget: N, kept: TopK.keptAscending(F, k: N), scores: F)],
                                    nominal: N)
         }
         let budgets = try HiRED.partitionBudgets(total: N, alpha: alpha, grid: c.grid, side: c.geometry.gridSide,
-                                                 baseEarly: c.clsScores(layer: early, partition: 0), rule: rule, marks: marks,
+                                                 baseEarly: scores(c, layer: early, partition: 0), rule: rule, marks: marks,
                                                  redistribute: redistribute)
         var out: [PartitionSelection] = []
         for p in 0..<P {
-            let F = try c.clsScores(layer: late, partition: p)
+            let F = try scores(c, layer: late, partition: p)
             out.append(PartitionSelection(budget: budgets[p], kept: TopK.keptAscending(F, k: budgets[p]), scores: F))
         }
         return PruningDecision(partitions: out, nominal: N)
