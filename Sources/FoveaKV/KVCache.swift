@@ -11,99 +11,202 @@ public enum TokenOrigin: UInt8, Sendable, CaseIterable {
     case textAfter
 }
 
-/// One decoder layer's cache.
+/// One KV head of one layer: its rows in pool blocks, and each row's metadata.
 ///
-/// Layout: `keys` and `values` are row-major [capacity, kvHeads·headDim] float32, one row
-/// per cached token, rows 0..<count occupied and contiguous; keys are stored *after* RoPE.
-/// V is not transposed. Slot metadata (`positions`, `origins`) lives beside the tensors,
-/// not in them: eviction changes which rows exist, never what a row means.
-public final class LayerCache: @unchecked Sendable {
-    public let capacity: Int
-    public let rowWidth: Int
-    /// [capacity, kvHeads·headDim]
-    public let keys: UnsafeMutablePointer<Float>
-    /// [capacity, kvHeads·headDim]
-    public let values: UnsafeMutablePointer<Float>
-    /// Original (uncompressed) position of each occupied row; RoPE was applied with it.
-    public private(set) var positions: [Int32]
-    public private(set) var origins: [TokenOrigin]
+/// Layout: row i lives in block `i / B` at slot `i % B` (B = `pool.rowsPerBlock`); a block is
+/// [B key rows | B value rows], each row `headDim` values in `pool.storage`. Keys are stored
+/// after RoPE at `positions[i]`. Rows 0..<count are occupied, in the order they were appended
+/// (positions non-decreasing). Metadata lives beside the storage, not in it: eviction changes
+/// which rows exist, never what a row means.
+public final class HeadCache: @unchecked Sendable {
+    public let pool: KVBlockPool
+    private var blocks: [UnsafeMutableRawPointer] = []
+    /// Original (or, under StreamingLLM's default, re-assigned) position of each row.
+    public private(set) var positions: [Int32] = []
+    public private(set) var origins: [TokenOrigin] = []
+    /// Attention each row has received, summed over the queries so far and this head's
+    /// query heads — kept only while a policy asks for it (H2O, A-VL's text region).
+    public internal(set) var scores: [Float] = []
+    public internal(set) var tracksScores = false
+
+    init(pool: KVBlockPool) { self.pool = pool }
+
+    deinit { pool.give(blocks) }
+
     public var count: Int { positions.count }
+    public var blockCount: Int { blocks.count }
 
-    init(capacity: Int, rowWidth: Int) {
-        self.capacity = capacity
-        self.rowWidth = rowWidth
-        keys = .allocate(capacity: max(1, capacity * rowWidth))
-        values = .allocate(capacity: max(1, capacity * rowWidth))
-        positions = []
-        positions.reserveCapacity(capacity)
-        origins = []
-        origins.reserveCapacity(capacity)
+    @inline(__always)
+    public func key(_ i: Int) -> UnsafeRawPointer {
+        let B = pool.rowsPerBlock
+        return UnsafeRawPointer(blocks[i / B] + (i % B) * pool.rowBytes)
     }
 
-    deinit {
-        keys.deallocate()
-        values.deallocate()
+    @inline(__always)
+    public func value(_ i: Int) -> UnsafeRawPointer {
+        let B = pool.rowsPerBlock
+        return UnsafeRawPointer(blocks[i / B] + (B + i % B) * pool.rowBytes)
     }
 
-    /// Room left before the cache is full.
-    public var free: Int { capacity - count }
-
-    /// Appends `rows` rows of keys and values with their positions and origins.
-    /// The caller checks room first (`KVCache.reserve`); this is the hot path.
-    public func append(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows: Int,
-                       positions pos: UnsafePointer<Int32>, origins orig: ArraySlice<TokenOrigin>) {
-        precondition(rows <= free, "LayerCache.append: \(rows) rows do not fit (\(free) free of \(capacity))")
-        (keys + count * rowWidth).update(from: k, count: rows * rowWidth)
-        (values + count * rowWidth).update(from: v, count: rows * rowWidth)
-        positions.append(contentsOf: UnsafeBufferPointer(start: pos, count: rows))
-        origins.append(contentsOf: orig)
+    /// Appends one row (float32 key and value, `headDim` each).
+    func append(key k: UnsafePointer<Float>, value v: UnsafePointer<Float>, position: Int32, origin: TokenOrigin) {
+        let i = count, B = pool.rowsPerBlock
+        if i / B == blocks.count { blocks.append(pool.take()) }
+        let block = blocks[i / B]
+        pool.storage.encode(k, count: pool.rowWidth, into: block + (i % B) * pool.rowBytes)
+        pool.storage.encode(v, count: pool.rowWidth, into: block + (B + i % B) * pool.rowBytes)
+        positions.append(position)
+        origins.append(origin)
+        if tracksScores { scores.append(0) }
     }
 
-    /// Keeps only the rows at `kept` (strictly increasing), compacting them to the front.
-    /// Policies decide what to keep; the cache does the gather.
+    /// Adds attention received to rows `start ..< start + sums.count` (prefill column sums).
+    public func addScores(_ sums: [Float], from start: Int) {
+        guard tracksScores else { return }
+        for (i, s) in sums.enumerated() where start + i < scores.count { scores[start + i] += s }
+    }
+
+    /// Keeps only the rows at `kept` (strictly increasing), compacted to the front; blocks
+    /// left empty go back to the pool.
     public func compact(keeping kept: [Int]) {
         precondition(zip(kept, kept.dropFirst()).allSatisfy { $0 < $1 } && (kept.last ?? -1) < count,
-                     "LayerCache.compact: indices must be increasing and below count (\(count))")
+                     "HeadCache.compact: indices must be increasing and below count (\(count))")
+        let bytes = pool.rowBytes
         for (dst, src) in kept.enumerated() where dst != src {
-            (keys + dst * rowWidth).update(from: keys + src * rowWidth, count: rowWidth)
-            (values + dst * rowWidth).update(from: values + src * rowWidth, count: rowWidth)
+            UnsafeMutableRawPointer(mutating: key(dst)).copyMemory(from: key(src), byteCount: bytes)
+            UnsafeMutableRawPointer(mutating: value(dst)).copyMemory(from: value(src), byteCount: bytes)
         }
         positions = kept.map { positions[$0] }
         origins = kept.map { origins[$0] }
+        if tracksScores { scores = kept.map { scores[$0] } }
+        let needed = (kept.count + pool.rowsPerBlock - 1) / pool.rowsPerBlock
+        if needed < blocks.count {
+            pool.give(blocks[needed...])
+            blocks.removeSubrange(needed...)
+        }
     }
 
-    /// Drops every row.
+    /// Rewrites row positions (StreamingLLM re-assigns them) after re-rotating the keys by the
+    /// difference, so each key stays rotated at its row's position.
+    public func reposition(to newPositions: [Int32], rope: RotaryEmbedding) {
+        precondition(newPositions.count == count, "HeadCache.reposition: one position per row")
+        let w = pool.rowWidth
+        var row = [Float](repeating: 0, count: w)
+        row.withUnsafeMutableBufferPointer { r in
+            for i in 0..<count where newPositions[i] != positions[i] {
+                var delta = newPositions[i] - positions[i]
+                pool.storage.decode(key(i), count: w, into: r.baseAddress!)
+                rope.apply(r.baseAddress!, rows: 1, heads: 1, positions: &delta)
+                pool.storage.encode(r.baseAddress!, count: w, into: UnsafeMutableRawPointer(mutating: key(i)))
+            }
+        }
+        positions = newPositions
+    }
+
+    /// Drops every row and returns the blocks.
     public func removeAll() {
+        pool.give(blocks)
+        blocks.removeAll()
         positions.removeAll(keepingCapacity: true)
         origins.removeAll(keepingCapacity: true)
+        scores.removeAll(keepingCapacity: true)
     }
 }
 
-/// The decoder's cache: one `LayerCache` per layer, preallocated for `capacity` tokens.
+/// One decoder layer's cache: one `HeadCache` per KV head (heads may keep different rows),
+/// and which rows the next decode step attends.
+public final class LayerCache: @unchecked Sendable {
+    public let heads: [HeadCache]
+    public let headDim: Int
+    /// Per KV head: the rows the next step attends (ascending), or nil for every row. Rows
+    /// appended after the list was made are always attended.
+    public internal(set) var attend: [[Int]?]
+    /// Row count of each head when `attend` was set.
+    public internal(set) var attendBase: [Int]
+
+    init(kvHeads: Int, headDim: Int, pool: KVBlockPool) {
+        heads = (0..<kvHeads).map { _ in HeadCache(pool: pool) }
+        self.headDim = headDim
+        attend = Array(repeating: nil, count: kvHeads)
+        attendBase = Array(repeating: 0, count: kvHeads)
+    }
+
+    /// Rows of the fullest head.
+    public var count: Int { heads.map(\.count).max() ?? 0 }
+    /// Whether every head holds the same rows (no per-head eviction yet).
+    public var uniform: Bool { heads.allSatisfy { $0.count == heads[0].count } }
+    public var positions: [Int32] { heads[0].positions }
+    public var origins: [TokenOrigin] { heads[0].origins }
+
+    /// Appends `rows` rows of keys and values laid out [rows, kvHeads·headDim] (float32).
+    public func append(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows: Int,
+                       positions pos: UnsafePointer<Int32>, origins orig: ArraySlice<TokenOrigin>) {
+        let width = heads.count * headDim
+        for (r, origin) in zip(0..<rows, orig) {
+            for (h, head) in heads.enumerated() {
+                head.append(key: k + r * width + h * headDim, value: v + r * width + h * headDim, position: pos[r], origin: origin)
+            }
+        }
+    }
+
+    /// Keeps the same rows in every head (a per-layer choice: FastV, A-VL's vision region).
+    public func compact(keeping kept: [Int]) {
+        for h in heads { h.compact(keeping: kept) }
+    }
+
+    /// Copies head `h`'s rows as float32 keys or values into `out` ([count, headDim]).
+    public func gather(head h: Int, values: Bool, into out: UnsafeMutablePointer<Float>) {
+        let head = heads[h]
+        for i in 0..<head.count {
+            head.pool.storage.decode(values ? head.value(i) : head.key(i), count: headDim, into: out + i * headDim)
+        }
+    }
+
+    func removeAll() {
+        for h in heads { h.removeAll() }
+        attend = Array(repeating: nil, count: heads.count)
+        attendBase = Array(repeating: 0, count: heads.count)
+    }
+}
+
+/// The decoder's cache: a `LayerCache` per layer, all drawing blocks from one pool.
 public final class KVCache: @unchecked Sendable {
     public let layers: [LayerCache]
     public let kvHeads: Int
     public let headDim: Int
+    /// Most rows a head may hold (the prompt plus the tokens to generate).
     public let capacity: Int
-    /// Position the next token gets: the uncompressed length so far, whatever was evicted.
-    public private(set) var nextPosition: Int = 0
+    public let pool: KVBlockPool
+    /// Position the next token gets: the uncompressed length so far, whatever was evicted
+    /// (StreamingLLM's default re-assigns it to the cache length).
+    public internal(set) var nextPosition: Int = 0
+    /// Rows of the last prompt (prefill), for budgets given as a fraction of it.
+    public var promptLength = 0
 
-    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int) {
+    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, pool: KVBlockPool? = nil) {
+        let pool = pool ?? KVBlockPool(rowWidth: headDim)
+        precondition(pool.rowWidth == headDim, "KVCache: the pool's rows are \(pool.rowWidth) wide, not \(headDim)")
+        self.pool = pool
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.capacity = capacity
-        self.layers = (0..<layers).map { _ in LayerCache(capacity: capacity, rowWidth: kvHeads * headDim) }
+        self.layers = (0..<layers).map { _ in LayerCache(kvHeads: kvHeads, headDim: headDim, pool: pool) }
     }
 
-    /// Bytes a full cache of `tokens` tokens takes (keys + values, float32).
-    public static func bytes(layers: Int, kvHeads: Int, headDim: Int, tokens: Int) -> Int {
-        2 * layers * kvHeads * headDim * tokens * MemoryLayout<Float>.size
+    /// Bytes a cache of `tokens` tokens in every head takes (keys + values).
+    public static func bytes(layers: Int, kvHeads: Int, headDim: Int, tokens: Int, storage: KVStorageType = .f32) -> Int {
+        2 * layers * kvHeads * storage.rowBytes(headDim) * tokens
     }
 
-    public var bytesAllocated: Int { Self.bytes(layers: layers.count, kvHeads: kvHeads, headDim: headDim, tokens: capacity) }
+    /// Bytes of the blocks this cache holds now; falls when a policy evicts.
+    public var bytesAllocated: Int {
+        layers.reduce(0) { s, l in s + l.heads.reduce(0) { $0 + $1.blockCount } } * pool.blockBytes
+    }
 
-    /// Bytes held by occupied rows, summed over layers.
-    public var bytesUsed: Int { layers.reduce(0) { $0 + $1.count } * 2 * kvHeads * headDim * MemoryLayout<Float>.size }
+    /// Bytes held by occupied rows, summed over layers and heads.
+    public var bytesUsed: Int {
+        layers.reduce(0) { s, l in s + l.heads.reduce(0) { $0 + $1.count } } * 2 * pool.rowBytes
+    }
 
     /// Claims positions for `rows` new tokens, or says why they do not fit.
     public func reserve(rows: Int) -> Result<Range<Int>, KVCacheFull> {
@@ -115,8 +218,7 @@ public final class KVCache: @unchecked Sendable {
     }
 
     /// Claims room for rows with explicit positions (pruned sequences keep their original
-    /// positions, with gaps). Positions must increase and not go back before `nextPosition`;
-    /// afterwards the next token's position is one past the last.
+    /// positions, with gaps). Afterwards the next token's position is one past the last.
     public func reserve(positions: [Int32]) -> Result<Void, KVCacheFull> {
         let fullest = layers.map(\.count).max() ?? 0
         guard fullest + positions.count <= capacity else {
@@ -126,9 +228,17 @@ public final class KVCache: @unchecked Sendable {
         return .success(())
     }
 
+    /// Empties every layer (blocks back to the pool) for a new sequence.
     public func reset() {
         for l in layers { l.removeAll() }
         nextPosition = 0
+        promptLength = 0
+    }
+
+    /// After a policy re-assigned positions within the cache (StreamingLLM), the next token
+    /// sits right after the kept rows.
+    public func positionsReassigned() {
+        nextPosition = layers.map(\.count).max() ?? 0
     }
 }
 

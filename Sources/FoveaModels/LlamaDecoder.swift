@@ -56,14 +56,11 @@ public final class DecoderWorkspace: @unchecked Sendable {
     let gate = Scratch(), up = Scratch(), scores = Scratch(), logits = Scratch()
     var positions: [Int32] = []
     var origins: [TokenOrigin] = []
-    let normed = Scratch()
+    let normed = Scratch(), previousKeys = Scratch(), gathered = Scratch()
     /// What in-LLM hooks did in the last forward: (layer, rows before, rows after).
     public internal(set) var hookLog: [(layer: Int, before: Int, after: Int)] = []
     public init() {}
 }
-
-/// Called after each layer's attention with what was requested of it (KV policies, FastV).
-public typealias AttentionObserver = (_ layer: Int, _ readout: AttentionReadout, _ cache: LayerCache) -> Void
 
 public struct LlamaDecoder: Sendable {
     public let config: TextConfiguration
@@ -119,9 +116,14 @@ public struct LlamaDecoder: Sendable {
         out.update(from: embedTokens.data + t * d, count: d)
     }
 
-    /// A cache sized for this decoder.
-    public func makeCache(capacity: Int) -> KVCache {
-        KVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, capacity: capacity)
+    /// A cache sized for this decoder, drawing blocks from `pool` (a new float32 pool if nil).
+    public func makeCache(capacity: Int, pool: KVBlockPool? = nil) -> KVCache {
+        KVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, capacity: capacity, pool: pool)
+    }
+
+    /// A block pool for this decoder's caches.
+    public func makePool(storage: KVStorageType = .f32) -> KVBlockPool {
+        KVBlockPool(rowWidth: config.headDim, storage: storage)
     }
 
     /// Runs `x` ([L, D] input embeddings, overwritten) through every layer, appending its keys
@@ -131,10 +133,12 @@ public struct LlamaDecoder: Sendable {
     /// Row i has position `positions[i]` (non-decreasing, from `cache.nextPosition` on; nil: the
     /// next L positions) and origin `origins[i]`. A hook for layer K drops rows just before
     /// layer K runs, from what it asked of layer K − 1; later layers never see those rows.
+    /// A KV `policy` is consulted after each layer attends (prefill when L > 1, else decode
+    /// step `step`) and its decision applied to that layer's cache before the next.
     public func forward(
         _ x: Tensor, positions explicit: [Int32]? = nil, origins: [TokenOrigin], cache: KVCache, logits rowsWanted: LogitsRows,
         workspace ws: DecoderWorkspace, hooks: [any DecoderLayerHook] = [],
-        attentionRequest: AttentionRequest = .none, observer: AttentionObserver? = nil
+        policy: (any KVCachePolicy)? = nil, step: Int = 0
     ) throws -> Tensor {
         let c = config
         var L = x.shape[0]
@@ -169,38 +173,38 @@ public struct LlamaDecoder: Sendable {
         let h = ws.h.buffer(L * d), q = ws.q.buffer(L * qd), k = ws.k.buffer(L * kvd), v = ws.v.buffer(L * kvd)
         let attn = ws.attn.buffer(L * qd)
         let gate = ws.gate.buffer(L * c.intermediateSize), up = ws.up.buffer(L * c.intermediateSize)
-        let scale = 1 / Float(c.headDim).squareRoot()
         var pending: AttentionReadout?        // layer li − 1's readout, kept for a hook at li
 
+        if L > 1 { cache.promptLength = L }
+        let phase: KVPhase = L > 1 ? .prefill : .decode(step: step)
         for (li, layer) in layers.enumerated() {
             let lc = cache.layers[li]
             if let hook = hooks.first(where: { $0.layer == li }) {
-                L = try applyHook(hook, x: x, rows: L, readout: pending, previous: cache.layers[li - 1], workspace: ws)
+                L = try applyHook(hook, x: x, rows: L, readout: pending, workspace: ws)
             }
-            // What this layer's attention must hand back: the observer's rows, and a hook's at li + 1.
-            var request = attentionRequest
+            // What this layer's attention must hand back: a hook's at li + 1, and the policy's.
+            var request = AttentionRequest()
             let next = hooks.first { $0.layer == li + 1 }?.needs
             if next?.lastRow == true { request.rows.append(L - 1) }
             if next?.columnMean == true { request.columnSums = true }
-            // Attention: project, rotate, append to the cache, attend over everything cached.
-            try ws.positions.withUnsafeBufferPointer { pos in
+            // Attention: project, rotate, append to the cache, attend.
+            ws.positions.withUnsafeBufferPointer { pos in
                 layer.inputNorm(x.data, rows: L, into: h)
                 layer.wq(h, rows: L, into: q)
                 layer.wk(h, rows: L, into: k)
                 layer.wv(h, rows: L, into: v)
                 rope.apply(q, rows: L, heads: c.heads, positions: pos.baseAddress!)
                 rope.apply(k, rows: L, heads: c.kvHeads, positions: pos.baseAddress!)
-                guard lc.free >= L else { throw FoveaError.invalidInput(reason: "KV cache layer \(li) is full") }
-                lc.append(keys: k, values: v, rows: L, positions: pos.baseAddress!, origins: ws.origins[...])
             }
-            let n = lc.count
-            let readout = Kernels.attention(
-                q: q, k: lc.keys, v: lc.values, output: attn,
-                geometry: AttentionGeometry(queries: L, keys: n, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim),
-                mask: .causal(queryOffset: n - L, window: c.slidingWindow), scale: scale,
-                request: request, scratch: ws.scores)
-            if let observer, !attentionRequest.isEmpty { observer(li, readout, lc) }
-            pending = next == nil ? nil : readout
+            if next?.keys == true { ws.previousKeys.buffer(L * kvd).update(from: k, count: L * kvd) }
+            let view = try attend(layer: li, cache: lc, q: q, k: k, v: v, rows: L, request: request, policy: policy,
+                                  phase: phase, promptLength: cache.promptLength, output: attn, workspace: ws)
+            pending = next == nil ? nil : view.readout
+            if let policy, let view = view.policyView {
+                let decision = policy.decide(view)
+                lc.apply(decision, rope: rope)
+                if decision.positions != nil { cache.positionsReassigned() }
+            }
             layer.wo(attn, rows: L, into: h)
             Kernels.add(h, into: x.data, count: L * d)
             // SwiGLU MLP.
@@ -223,7 +227,7 @@ public struct LlamaDecoder: Sendable {
     /// Runs `hook` on the current rows and compacts the hidden states, positions and origins
     /// to what it keeps. Returns the new row count.
     private func applyHook(_ hook: any DecoderLayerHook, x: Tensor, rows L: Int, readout: AttentionReadout?,
-                           previous: LayerCache, workspace ws: DecoderWorkspace) throws -> Int {
+                           workspace ws: DecoderWorkspace) throws -> Int {
         let c = config, d = c.hiddenSize, kvd = c.kvHeads * c.headDim
         let needs = hook.needs
         // The readout covers every cached key; this forward's rows are the last L of them.
@@ -247,7 +251,7 @@ public struct LlamaDecoder: Sendable {
             norm(x.data, rows: L, into: buf)
             normed = buf
         }
-        let keys: UnsafePointer<Float>? = needs.keys ? UnsafePointer(previous.keys + (previous.count - L) * kvd) : nil
+        let keys: UnsafePointer<Float>? = needs.keys ? UnsafePointer(ws.previousKeys.buffer(L * kvd)) : nil
         let kept = try hook.keep(LayerHookContext(
             layer: hook.layer, rows: L, origins: ws.origins, positions: ws.positions, hidden: x.data, hiddenWidth: d,
             normedHidden: normed.map { UnsafePointer($0) }, keys: keys, keyWidth: kvd, lastRow: lastRow, columnMean: columnMean))

@@ -1,3 +1,5 @@
+import FoveaCore
+
 /// A visual-token budget: a fraction of the tokens a method is given (`r=0.2`) or an absolute
 /// count (`tokens=320`). Integer floor throughout, as Python's `int(n * r)`.
 public enum Budget: Sendable, Equatable, CustomStringConvertible {

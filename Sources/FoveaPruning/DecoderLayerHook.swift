@@ -1,3 +1,4 @@
+import FoveaCore
 import FoveaKV
 
 /// An in-LLM pruner (FastV, DART in its authors' form): during prefill, just before decoder

@@ -1,3 +1,5 @@
+import FoveaCore
+
 /// Where a pruning method acts.
 public enum PruningStage: Sendable {
     /// Nothing is dropped.

@@ -1,3 +1,5 @@
+import FoveaCore
+
 /// Visual-token pruning before the language model (methods.md §1, §5).
 ///
 /// A pruner sees one image after the vision tower: per partition (the base image, then the

@@ -15,9 +15,13 @@ public struct GenerationRequest: Sendable {
     public var stopTokens: Set<Int>
     /// Visual-token pruning (`--prune`); `.full` keeps everything.
     public var pruning: PruningPlan
+    /// KV-cache policy and storage (`--kv`, `--kv-dtype`).
+    public var kv: KVPlan
 
     public init(tokens: [Int], images: [ImageInput] = [], maxNewTokens: Int = 32,
-                sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = [], pruning: PruningPlan = .full) {
+                sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = [], pruning: PruningPlan = .full,
+                kv: KVPlan = .full) {
+        self.kv = kv
         self.tokens = tokens
         self.images = images
         self.maxNewTokens = maxNewTokens
@@ -42,6 +46,8 @@ public final class Generator: @unchecked Sendable {
     public let model: VisionLanguageModel
     let workspace = DecoderWorkspace()
     public private(set) var cache: KVCache?
+    /// One block pool per storage type, shared by every sequence this generator runs.
+    private var pools: [KVStorageType: KVBlockPool] = [:]
 
     public init(model: VisionLanguageModel) {
         self.model = model
@@ -66,18 +72,24 @@ public final class Generator: @unchecked Sendable {
         let seq = try model.embed(tokens: request.tokens, images: encoded, positions: request.pruning.positions)
         stats.promptTokens = seq.count
         let capacity = seq.count + request.maxNewTokens
+        let pool = pools[request.kv.storage] ?? model.decoder.makePool(storage: request.kv.storage)
+        pools[request.kv.storage] = pool
         let cache: KVCache
-        if let existing = self.cache, existing.capacity >= capacity {
+        if let existing = self.cache, existing.capacity >= capacity, existing.pool === pool {
             existing.reset()
             cache = existing
         } else {
-            cache = model.decoder.makeCache(capacity: capacity)
+            self.cache?.reset()
+            cache = model.decoder.makeCache(capacity: capacity, pool: pool)
             self.cache = cache
         }
+        let policy: (any KVCachePolicy)? = request.kv.isFull ? nil : request.kv.makePolicy()
+        stats.kvMethod = request.kv.description
         var hooks: [any DecoderLayerHook] = []
         if case .inLLM(let hook) = request.pruning.stage { hooks.append(hook) }
         let logits = try model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache,
-                                               logits: .last, workspace: workspace, hooks: hooks)
+                                               logits: .last, workspace: workspace, hooks: hooks, policy: policy)
+        stats.kvBytesAfterPrefill = cache.bytesAllocated
         if case .inLLM(let hook) = request.pruning.stage {
             stats.visualTokensNominal = Self.nominal(hook, imageTokens: stats.visualTokensOut)
             stats.visualTokensOut -= workspace.hookLog.reduce(0) { $0 + $1.before - $1.after }
@@ -97,7 +109,8 @@ public final class Generator: @unchecked Sendable {
             out.append(next)
             if !onToken(next) || request.stopTokens.contains(next) || out.count == request.maxNewTokens { break }
             try model.decoder.embed(token: next, into: step.data)
-            current = try model.decoder.forward(step, origins: stepOrigin, cache: cache, logits: .last, workspace: workspace)
+            current = try model.decoder.forward(step, origins: stepOrigin, cache: cache, logits: .last, workspace: workspace,
+                                                policy: policy, step: out.count)
         }
         stats.decodeSeconds = now() - t2
         stats.generatedTokens = out.count

@@ -19,6 +19,10 @@ public struct RunStatistics: Sendable, Codable {
     public var visionSeconds = 0.0
     public var prefillSeconds = 0.0
     public var decodeSeconds = 0.0
+    /// The KV policy ("full" when none) and storage.
+    public var kvMethod = "full"
+    /// KV bytes the sequence held right after prefill, and at the end.
+    public var kvBytesAfterPrefill = 0
     public var kvBytesAllocated = 0
     public var kvBytesUsed = 0
     public var peakResidentBytes = 0
@@ -39,7 +43,7 @@ public struct RunStatistics: Sendable, Codable {
             "visual_tokens_nominal": visualTokensNominal, "lost_to_unpad": lostToUnpad,
             "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,
             "ttft_s": timeToFirstToken, "decode_s": decodeSeconds, "decode_ms_per_token": decodeMillisecondsPerToken,
-            "kv_bytes_allocated": kvBytesAllocated, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes,
+            "kv_method": kvMethod, "kv_bytes_after_prefill": kvBytesAfterPrefill, "kv_bytes_allocated": kvBytesAllocated, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes,
         ]
         return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])
     }
@@ -51,7 +55,7 @@ public struct RunStatistics: Sendable, Codable {
                 + (method == "full" ? ")" : ", nominal \(visualTokensNominal), lost to unpad \(lostToUnpad); \(method))"),
             String(format: "vision: %.3f s, prefill: %.3f s, time to first token: %.3f s", visionSeconds, prefillSeconds, timeToFirstToken),
             String(format: "decode: %d tokens, %.2f ms/token", generatedTokens, decodeMillisecondsPerToken),
-            "KV cache: \(mb(kvBytesUsed)) used of \(mb(kvBytesAllocated)) allocated; peak RSS: \(mb(peakResidentBytes))",
+            "KV cache (\(kvMethod)): \(mb(kvBytesAfterPrefill)) after prefill, \(mb(kvBytesUsed)) used of \(mb(kvBytesAllocated)) allocated at the end; peak RSS: \(mb(peakResidentBytes))",
         ].joined(separator: "\n")
     }
 }

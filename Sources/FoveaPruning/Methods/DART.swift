@@ -1,3 +1,5 @@
+import FoveaCore
+
 /// DART: keep the image tokens least like a few pivots — duplication, not importance.
 /// Wen et al., EMNLP 2025, arXiv 2502.11494; methods.md §5. Reference code:
 /// github.com/ZichenWen1/DART (`get_retained_image_token`).

@@ -1,3 +1,5 @@
+import FoveaCore
+
 /// Downsample: average-pool each partition's patch grid in k×k cells before the projector —
 /// the plain control a 2025 benchmark found hard to beat (VTC-Bench, arXiv 2510.07143;
 /// methods.md §5).

@@ -1,3 +1,5 @@
+import FoveaCore
+
 /// FastV: at decoder layer K, drop the image tokens that received the least attention in
 /// layer K − 1. Chen et al., ECCV 2024, arXiv 2403.06764; methods.md §3.
 ///

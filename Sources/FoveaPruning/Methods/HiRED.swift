@@ -1,3 +1,5 @@
+import FoveaCore
+
 /// HiRED: a fixed token budget split across tiles by early-layer CLS attention, spent inside
 /// each tile by late-layer CLS attention. Arai et al., AAAI 2025, arXiv 2408.10945;
 /// methods.md §1. Reference code: github.com/hasanar1f/HiRED.

@@ -1,3 +1,5 @@
+import FoveaCore
+
 /// VisionZip: keep the patches the CLS token attends to most ("dominant"), merge the rest into
 /// a few "contextual" tokens by key similarity. Yang et al., CVPR 2025, arXiv 2412.04467;
 /// methods.md §5. Reference code: github.com/dvlab-research/VisionZip.

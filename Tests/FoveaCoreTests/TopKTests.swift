@@ -1,5 +1,5 @@
 import Testing
-@testable import FoveaPruning
+@testable import FoveaCore
 
 @Suite("Top-k")
 struct TopKTests {

@@ -1,0 +1,106 @@
+import FoveaCore
+
+/// A cache budget: a fraction of the prompt's length (a value with a decimal point, or below
+/// 1: `0.1`, `1.0`) or a count of rows (an integer ≥ 1: `256`).
+public enum KVSize: Sendable, Equatable, CustomStringConvertible {
+    case fraction(Double)
+    case rows(Int)
+
+    static func read(_ p: inout SpecParameters, _ key: String, default fallback: KVSize) throws -> KVSize {
+        guard let text = p.spec.parameters.first(where: { $0.key == key })?.value else {
+            _ = try p.optionalDouble(key, in: 0...Double(Int32.max))
+            return fallback
+        }
+        let x = try p.double(key, default: 0, in: 0...Double(Int32.max))
+        if text.contains(".") || text.contains("e") || x < 1 {
+            guard x <= 1 else { throw MethodSpecError.badValue(method: p.spec.name, key: key, value: text, expected: "a fraction in [0, 1] or a whole number of rows") }
+            return .fraction(x)
+        }
+        return .rows(Int(x))
+    }
+
+    /// Rows for a prompt of `length` rows (floor).
+    public func rows(of length: Int) -> Int {
+        switch self {
+        case .fraction(let f): Int((Double(length) * f).rounded(.down))
+        case .rows(let n): n
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .fraction(let f): "\(f)"
+        case .rows(let n): "\(n)"
+        }
+    }
+}
+
+/// A parsed `--kv SPEC` plus `--kv-dtype`: makes a fresh policy for each sequence.
+public struct KVPlan: Sendable, CustomStringConvertible {
+    public let spec: MethodSpec
+    public var storage: KVStorageType
+    private let make: @Sendable () -> any KVCachePolicy
+
+    public static let full = KVPlan(spec: MethodSpec(name: "full"), storage: .f32) { FullPolicy() }
+
+    init(spec: MethodSpec, storage: KVStorageType, make: @escaping @Sendable () -> any KVCachePolicy) {
+        self.spec = spec
+        self.storage = storage
+        self.make = make
+    }
+
+    /// Parses `name:key=value,...`; errors list the valid policies or keys.
+    public init(parsing text: String, storage: KVStorageType = .f32) throws {
+        let spec = try MethodSpec(parsing: text)
+        guard let entry = KVPolicyRegistry.entries.first(where: { $0.name == spec.name }) else {
+            throw MethodSpecError.unknownMethod(name: spec.name, valid: KVPolicyRegistry.entries.map(\.name))
+        }
+        var p = SpecParameters(spec)
+        let make = try entry.parse(&p)
+        try p.finish()
+        self.init(spec: spec, storage: storage, make: make)
+    }
+
+    public func makePolicy() -> any KVCachePolicy { make() }
+    public var isFull: Bool { spec.name == "full" }
+    public var description: String { spec.description + (storage == .f32 ? "" : " [\(storage.rawValue)]") }
+}
+
+/// Name → parser for every KV policy; the CLI's help, the library and the harness read it.
+public enum KVPolicyRegistry {
+    public struct Entry: Sendable {
+        public let name: String
+        public let summary: String
+        let parse: @Sendable (inout SpecParameters) throws -> @Sendable () -> any KVCachePolicy
+    }
+
+    public static let entries: [Entry] = [
+        Entry(name: "full", summary: "keep and attend every entry") { _ in { FullPolicy() } },
+        Entry(name: "avl", summary: "A-VL: image core/secondary/minor per layer, text local + heavy hitters (s, c, k, t, t0, h)") {
+            let c = try AVL.Config(&$0); return { AVL(c) }
+        },
+        Entry(name: "h2o", summary: "H2O: recent window + heavy hitters per KV head (heavy, recent)") {
+            let c = try H2O.Config(&$0); return { H2O(c) }
+        },
+        Entry(name: "streaming", summary: "StreamingLLM: attention sinks + a recent window (sink, window, pos=shift|orig)") {
+            let c = try StreamingLLM.Config(&$0); return { StreamingLLM(c) }
+        },
+        Entry(name: "snapkv", summary: "SnapKV: prompt entries the last queries attend, pooled (w, k, cap, pool=max|avg)") {
+            let c = try SnapKV.Config(&$0); return { SnapKV(c) }
+        },
+    ]
+
+    public static var help: String { entries.map { "\($0.name): \($0.summary)" }.joined(separator: "\n") }
+}
+
+extension KVLayerView {
+    /// Heavy hitters and a recent window within `rows` of one head: the last `recent` of them,
+    /// and the `heavy` best-scoring of the rest (H2O; A-VL's text region). Ascending.
+    static func heavyAndRecent(_ rows: [Int], scores: [Float], heavy: Int, recent: Int) -> [Int] {
+        guard rows.count > heavy + recent else { return rows }
+        let split = rows.count - recent
+        let older = Array(rows[..<split])
+        let best = TopK.indices(older.map { scores[$0] }, k: heavy).map { older[$0] }
+        return (best + rows[split...]).sorted()
+    }
+}

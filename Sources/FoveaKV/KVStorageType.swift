@@ -1,0 +1,121 @@
+import FoveaCore
+
+/// How cached keys and values are stored (`--kv-dtype`), so savings from an eviction policy
+/// and from storage compose.
+///
+/// - `f32`: 4 bytes a value, exact.
+/// - `f16`: IEEE half, 2 bytes a value (relative rounding 2⁻¹¹).
+/// - `q8_0`: llama.cpp's `-ctk/-ctv q8_0` layout: blocks of 32 values, each a float16 scale
+///   d = max|x| / 127 followed by 32 signed bytes round(x / d); 34 bytes per 32 values. A row
+///   whose width 32 does not divide has a last, short block padded with zeros.
+public enum KVStorageType: String, CaseIterable, Sendable {
+    case f32, f16, q8_0
+
+    /// Bytes one row of `width` values takes.
+    public func rowBytes(_ width: Int) -> Int {
+        switch self {
+        case .f32: width * 4
+        case .f16: width * 2
+        case .q8_0: (width + 31) / 32 * 34
+        }
+    }
+
+    /// Stores `count` floats at `dst` in this format.
+    @inline(__always)
+    public func encode(_ src: UnsafePointer<Float>, count: Int, into dst: UnsafeMutableRawPointer) {
+        switch self {
+        case .f32:
+            dst.copyMemory(from: src, byteCount: count * 4)
+        case .f16:
+            let h = dst.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { h[i] = Float16(src[i]).bitPattern }
+        case .q8_0:
+            var b = 0
+            while b * 32 < count {
+                let n = min(32, count - b * 32)
+                let x = src + b * 32
+                var amax: Float = 0
+                for i in 0..<n { amax = max(amax, abs(x[i])) }
+                let d = amax / 127
+                let block = dst + b * 34
+                let scale = Float16(d)
+                block.storeBytes(of: scale.bitPattern, as: UInt16.self)
+                let q = (block + 2).assumingMemoryBound(to: Int8.self)
+                let inv: Float = d > 0 ? 1 / d : 0
+                for i in 0..<32 { q[i] = i < n ? Int8((x[i] * inv).rounded(.toNearestOrAwayFromZero)) : 0 }
+                b += 1
+            }
+        }
+    }
+
+    /// Reads `count` values back as floats.
+    @inline(__always)
+    public func decode(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .f32:
+            UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
+        case .f16:
+            let h = src.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { dst[i] = Float(Float16(bitPattern: h[i])) }
+        case .q8_0:
+            var b = 0
+            while b * 32 < count {
+                let block = src + b * 34
+                let d = Float(Float16(bitPattern: block.loadUnaligned(as: UInt16.self)))
+                let q = (block + 2).assumingMemoryBound(to: Int8.self)
+                for i in 0..<min(32, count - b * 32) { dst[b * 32 + i] = Float(q[i]) * d }
+                b += 1
+            }
+        }
+    }
+
+    /// Σ row[i]·x[i] for a stored row, in float32.
+    @inline(__always)
+    public func dot(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, count: Int) -> Float {
+        var s: Float = 0
+        switch self {
+        case .f32:
+            let r = row.assumingMemoryBound(to: Float.self)
+            for i in 0..<count { s += r[i] * x[i] }
+        case .f16:
+            let h = row.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { s += Float(Float16(bitPattern: h[i])) * x[i] }
+        case .q8_0:
+            var b = 0
+            while b * 32 < count {
+                let block = row + b * 34
+                let d = Float(Float16(bitPattern: block.loadUnaligned(as: UInt16.self)))
+                let q = (block + 2).assumingMemoryBound(to: Int8.self)
+                var t: Float = 0
+                let base = x + b * 32
+                for i in 0..<min(32, count - b * 32) { t += Float(q[i]) * base[i] }
+                s += t * d
+                b += 1
+            }
+        }
+        return s
+    }
+
+    /// out[i] += a·row[i] for a stored row.
+    @inline(__always)
+    public func accumulate(_ a: Float, _ row: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .f32:
+            let r = row.assumingMemoryBound(to: Float.self)
+            for i in 0..<count { out[i] += a * r[i] }
+        case .f16:
+            let h = row.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { out[i] += a * Float(Float16(bitPattern: h[i])) }
+        case .q8_0:
+            var b = 0
+            while b * 32 < count {
+                let block = row + b * 34
+                let ad = a * Float(Float16(bitPattern: block.loadUnaligned(as: UInt16.self)))
+                let q = (block + 2).assumingMemoryBound(to: Int8.self)
+                let o = out + b * 32
+                for i in 0..<min(32, count - b * 32) { o[i] += ad * Float(q[i]) }
+                b += 1
+            }
+        }
+    }
+}
