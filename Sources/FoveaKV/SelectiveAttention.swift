@@ -30,10 +30,9 @@ extension Kernels {
             for g in range {
                 let head = layer.heads[g]
                 let storage = head.pool.storage
-                var rows = layer.attend[g] ?? Array(0..<min(layer.attendBase[g], head.count))
-                if layer.attend[g] != nil || layer.attendBase[g] < head.count {
-                    rows += Array(min(layer.attendBase[g], head.count)..<head.count)
-                }
+                let base = min(layer.attendBase[g], head.count)
+                var rows = layer.attend[g].map { $0.filter { $0 < base } } ?? Array(0..<base)
+                rows += Array(base..<head.count)
                 if let window {
                     let first = queryPosition - Int32(window) + 1
                     rows.removeAll { head.positions[$0] < first }

@@ -16,6 +16,8 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var pruning: PruningOptions
 
+    @OptionGroup var kv: KVOptions
+
     @Option(help: "The question. Rendered with the model's chat template and tokenized.")
     var prompt: String?
 
@@ -91,7 +93,7 @@ struct Generate: ParsableCommand {
         }
         let sampling = try self.sampling.parameters
         let request = GenerationRequest(tokens: ids, images: images, maxNewTokens: maxTokens, sampling: sampling,
-                                        stopTokens: Set(m.config.text.eosTokenIds), pruning: try pruning.plan)
+                                        stopTokens: Set(m.config.text.eosTokenIds), pruning: try pruning.plan, kv: try kv.plan)
         var stream = StreamingDecoder()
         let result = try Generator(model: m).generate(request) { token in
             if tokens == nil, let tokenizer = loaded.tokenizer {
