@@ -3,7 +3,8 @@ public enum AttentionMask: Sendable, Equatable {
     /// Every query sees every key (vision encoders).
     case bidirectional
     /// Query i sits at key index `queryOffset + i` and sees keys 0…queryOffset+i;
-    /// with `window`, only the last `window` of those (Mistral's sliding window).
+    /// with `window`, only the last `window` of those (Mistral's sliding window) — counted in
+    /// positions when the kernel is given them, in rows otherwise.
     case causal(queryOffset: Int, window: Int? = nil)
 }
 
@@ -96,7 +97,8 @@ extension Kernels {
         geometry g: AttentionGeometry, mask: AttentionMask, scale: Float,
         request: AttentionRequest = .none,
         blockRows: Int = 128,
-        scratch reusable: ScratchProvider? = nil
+        scratch reusable: ScratchProvider? = nil,
+        positions: (queries: UnsafePointer<Int32>, keys: UnsafePointer<Int32>)? = nil
     ) -> AttentionReadout {
         let hd = g.headDim
         let group = g.heads / g.kvHeads
@@ -126,7 +128,9 @@ extension Kernels {
                         var k0 = 0, k1 = g.keys
                         if causal {
                             k1 = min(g.keys, offset + q0 + nb)
-                            if let window { k0 = max(0, offset + q0 - window + 1) }
+                            // With positions, rows need not be one position apart (pruned sequences):
+                            // the window is applied per row by position below, over every earlier key.
+                            if let window, positions == nil { k0 = max(0, offset + q0 - window + 1) }
                         }
                         let span = k1 - k0
                         if span <= 0 {
@@ -145,7 +149,10 @@ extension Kernels {
                                     let last = offset + q0 + r          // last visible key index
                                     let lo = last + 1 - k0
                                     if lo < span { for j in max(lo, 0)..<span { row[j] = -.infinity } }
-                                    if let window {
+                                    if let window, let positions {
+                                        let qp = positions.queries[q0 + r]
+                                        for j in 0..<span where positions.keys[k0 + j] <= qp - Int32(window) { row[j] = -.infinity }
+                                    } else if let window {
                                         let first = last - window + 1 - k0
                                         if first > 0 { for j in 0..<min(first, span) { row[j] = -.infinity } }
                                     }

@@ -75,8 +75,17 @@ public enum KVStorageType: String, CaseIterable, Sendable {
         var s: Float = 0
         switch self {
         case .f32:
+            // Eight lanes: Swift keeps float sums in order, so a scalar loop would not vectorise.
+            var acc = SIMD8<Float>()
+            var i = 0
+            let xr = UnsafeRawPointer(x)
+            while i + 8 <= count {
+                acc += row.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                i += 8
+            }
+            s = acc.sum()
             let r = row.assumingMemoryBound(to: Float.self)
-            for i in 0..<count { s += r[i] * x[i] }
+            while i < count { s += r[i] * x[i]; i += 1 }
         case .f16:
             let h = row.assumingMemoryBound(to: UInt16.self)
             for i in 0..<count { s += Float(Float16(bitPattern: h[i])) * x[i] }
@@ -102,7 +111,15 @@ public enum KVStorageType: String, CaseIterable, Sendable {
         switch self {
         case .f32:
             let r = row.assumingMemoryBound(to: Float.self)
-            for i in 0..<count { out[i] += a * r[i] }
+            let av = SIMD8<Float>(repeating: a)
+            var i = 0
+            let o = UnsafeMutableRawPointer(out)
+            while i + 8 <= count {
+                let cur = o.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                o.storeBytes(of: cur + av * row.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), toByteOffset: i * 4, as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { out[i] += a * r[i]; i += 1 }
         case .f16:
             let h = row.assumingMemoryBound(to: UInt16.self)
             for i in 0..<count { out[i] += a * Float(Float16(bitPattern: h[i])) }

@@ -50,11 +50,17 @@ extension LlamaDecoder {
                 let kv = ws.gathered.buffer(2 * n * hd)
                 lc.gather(head: g, values: false, into: kv)
                 lc.gather(head: g, values: true, into: kv + n * hd)
-                Kernels.attention(
-                    q: q + g * group * hd, k: kv, v: kv + n * hd, output: attn + g * group * hd,
-                    geometry: AttentionGeometry(queries: L, keys: n, heads: group, kvHeads: 1, headDim: hd,
-                                                queryStride: qd, keyStride: hd, valueStride: hd, outputStride: qd),
-                    mask: .causal(queryOffset: n - L, window: c.slidingWindow), scale: scale, scratch: ws.scores)
+                let keyPositions = lc.heads[g].positions
+                ws.positions.withUnsafeBufferPointer { qp in
+                    keyPositions.withUnsafeBufferPointer { kp in
+                        _ = Kernels.attention(
+                            q: q + g * group * hd, k: kv, v: kv + n * hd, output: attn + g * group * hd,
+                            geometry: AttentionGeometry(queries: L, keys: n, heads: group, kvHeads: 1, headDim: hd,
+                                                        queryStride: qd, keyStride: hd, valueStride: hd, outputStride: qd),
+                            mask: .causal(queryOffset: n - L, window: c.slidingWindow), scale: scale, scratch: ws.scores,
+                            positions: (qp.baseAddress!, kp.baseAddress!))
+                    }
+                }
             }
             return LayerAttention(readout: nil, policyView: view(lastRow: nil, window: nil))
         }
@@ -65,10 +71,13 @@ extension LlamaDecoder {
         let w = min(needs.window, L)
         req.rows += Array((L - w)..<L)
         req.rows += request.rows
-        let readout = Kernels.attention(
-            q: q, k: k, v: v, output: attn,
-            geometry: AttentionGeometry(queries: L, keys: L, heads: c.heads, kvHeads: c.kvHeads, headDim: hd),
-            mask: .causal(queryOffset: 0, window: c.slidingWindow), scale: scale, request: req, scratch: ws.scores)
+        let readout = ws.positions.withUnsafeBufferPointer { pos in
+            Kernels.attention(
+                q: q, k: k, v: v, output: attn,
+                geometry: AttentionGeometry(queries: L, keys: L, heads: c.heads, kvHeads: c.kvHeads, headDim: hd),
+                mask: .causal(queryOffset: 0, window: c.slidingWindow), scale: scale, request: req, scratch: ws.scores,
+                positions: (pos.baseAddress!, pos.baseAddress!))
+        }
         guard policy != nil else { return LayerAttention(readout: readout, policyView: nil) }
 
         // Per KV head: sums over the query heads of its group.

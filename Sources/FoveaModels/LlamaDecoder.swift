@@ -1,3 +1,4 @@
+import Dispatch
 import FoveaCore
 import FoveaIO
 import FoveaKV
@@ -57,6 +58,8 @@ public final class DecoderWorkspace: @unchecked Sendable {
     var positions: [Int32] = []
     var origins: [TokenOrigin] = []
     let normed = Scratch(), previousKeys = Scratch(), gathered = Scratch()
+    /// Seconds spent in attention during decode steps since the workspace was made or reset.
+    public var decodeAttentionSeconds = 0.0
     /// What in-LLM hooks did in the last forward: (layer, rows before, rows after).
     public internal(set) var hookLog: [(layer: Int, before: Int, after: Int)] = []
     public init() {}
@@ -197,8 +200,10 @@ public struct LlamaDecoder: Sendable {
                 rope.apply(k, rows: L, heads: c.kvHeads, positions: pos.baseAddress!)
             }
             if next?.keys == true { ws.previousKeys.buffer(L * kvd).update(from: k, count: L * kvd) }
+            let t0 = L == 1 ? DispatchTime.now().uptimeNanoseconds : 0
             let view = try attend(layer: li, cache: lc, q: q, k: k, v: v, rows: L, request: request, policy: policy,
                                   phase: phase, promptLength: cache.promptLength, output: attn, workspace: ws)
+            if L == 1 { ws.decodeAttentionSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
             pending = next == nil ? nil : view.readout
             if let policy, let view = view.policyView {
                 let decision = policy.decide(view)

@@ -104,6 +104,7 @@ public final class Generator: @unchecked Sendable {
         let stepOrigin: [TokenOrigin] = [.textAfter]   // one array for the whole loop, not one per token
         var current = logits
         let t2 = now()
+        workspace.decodeAttentionSeconds = 0
         while out.count < request.maxNewTokens {
             let next = sampler.sample(current.data, count: model.config.text.vocabSize)
             out.append(next)
@@ -113,6 +114,7 @@ public final class Generator: @unchecked Sendable {
                                                 policy: policy, step: out.count)
         }
         stats.decodeSeconds = now() - t2
+        stats.decodeAttentionSeconds = workspace.decodeAttentionSeconds
         stats.generatedTokens = out.count
         stats.kvBytesAllocated = cache.bytesAllocated
         stats.kvBytesUsed = cache.bytesUsed

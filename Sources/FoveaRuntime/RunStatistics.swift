@@ -19,6 +19,8 @@ public struct RunStatistics: Sendable, Codable {
     public var visionSeconds = 0.0
     public var prefillSeconds = 0.0
     public var decodeSeconds = 0.0
+    /// The part of `decodeSeconds` spent in attention.
+    public var decodeAttentionSeconds = 0.0
     /// The KV policy ("full" when none) and storage.
     public var kvMethod = "full"
     /// KV bytes the sequence held right after prefill, and at the end.
@@ -42,7 +44,7 @@ public struct RunStatistics: Sendable, Codable {
             "visual_tokens_in": visualTokensIn, "visual_tokens_out": visualTokensOut,
             "visual_tokens_nominal": visualTokensNominal, "lost_to_unpad": lostToUnpad,
             "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,
-            "ttft_s": timeToFirstToken, "decode_s": decodeSeconds, "decode_ms_per_token": decodeMillisecondsPerToken,
+            "ttft_s": timeToFirstToken, "decode_s": decodeSeconds, "decode_attention_s": decodeAttentionSeconds, "decode_ms_per_token": decodeMillisecondsPerToken,
             "kv_method": kvMethod, "kv_bytes_after_prefill": kvBytesAfterPrefill, "kv_bytes_allocated": kvBytesAllocated, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes,
         ]
         return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])

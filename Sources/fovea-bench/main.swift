@@ -7,6 +7,12 @@
 // Reports medians of N runs (default 3) for: sgemm GFLOP/s (2048² square, the ceiling),
 // vision encode, prefill of 576 image + 40 text tokens with its achieved GFLOP/s, decode
 // ms/token, and peak RSS. Writes nothing but stdout (and --json if given).
+//
+//     fovea-bench --methods 'prune=hired:r=0.2;kv=avl;prune=hired:r=0.2 kv=avl;dtype=q8_0' [--decode N]
+//         Full and each cell on a LLaVA-NeXT model with TinyLlama's shapes (672×672 → 2,928 visual
+//         tokens): visual tokens, vision, selection, TTFT, decode, attention's share, KV bytes, peak RSS.
+//     fovea-bench --selective ROWS
+//         decode attention time against the share of ROWS cached rows attended.
 import Foundation
 import FoveaCore
 import FoveaIO
@@ -19,7 +25,7 @@ func median(_ xs: [Double]) -> Double {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
-var runs = 3, decodeSteps = 32, jsonPath: String? = nil, smolPath: String? = nil, pruneSpecs: [String]? = nil
+var runs = 3, decodeSteps = 32, jsonPath: String? = nil, smolPath: String? = nil, methodCells: [String]? = nil, selectiveRows: Int? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
@@ -27,9 +33,10 @@ while let a = args.next() {
     case "--decode": decodeSteps = Int(args.next() ?? "") ?? decodeSteps
     case "--json": jsonPath = args.next()
     case "--smollm2": smolPath = args.next()
-    case "--prune": pruneSpecs = (args.next() ?? "").split(separator: ";").map(String.init)
+    case "--methods": methodCells = (args.next() ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+    case "--selective": selectiveRows = Int(args.next() ?? "")
     default:
-        FileHandle.standardError.write("usage: fovea-bench [--runs N] [--decode N] [--json PATH] [--smollm2 GGUF] [--prune 'SPEC;SPEC;...']\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: fovea-bench [--runs N] [--decode N] [--json PATH] [--smollm2 GGUF] [--methods 'prune=SPEC kv=SPEC dtype=T;...'] [--selective ROWS]\n".data(using: .utf8)!)
         exit(2)
     }
 }
@@ -62,9 +69,13 @@ if let smolPath {
     exit(0)
 }
 
-// MARK: pruning: LLaVA-NeXT layout, CLIP-L/336 + TinyLlama-1.1B shapes, one 672×672 image → 2×2 grid → 2,928 visual tokens
-if let pruneSpecs {
-    try benchPruning(specs: ["full"] + pruneSpecs.filter { $0 != "full" }, runs: runs, decodeSteps: decodeSteps, jsonPath: jsonPath)
+// MARK: methods: LLaVA-NeXT layout, CLIP-L/336 + TinyLlama-1.1B shapes, one 672×672 image → 2×2 grid → 2,928 visual tokens
+if let methodCells {
+    try benchMethods(cells: methodCells, runs: runs, decodeSteps: decodeSteps, jsonPath: jsonPath)
+    exit(0)
+}
+if let selectiveRows {
+    benchSelective(rows: selectiveRows, runs: runs)
     exit(0)
 }
 

@@ -5,7 +5,7 @@ import FoveaTestSupport
 
 /// The full attention matrix, computed the obvious way: P[h][i][j] and the output.
 func naiveAttention(q: [Float], k: [Float], v: [Float], L: Int, S: Int, heads: Int, kvHeads: Int, hd: Int,
-                    causalOffset: Int?, window: Int?) -> (out: [Float], probs: [[[Float]]]) {
+                    causalOffset: Int?, window: Int?, positions: [Int32]? = nil) -> (out: [Float], probs: [[[Float]]]) {
     let scale = 1 / Double(hd).squareRoot()
     var out = [Float](repeating: 0, count: L * heads * hd)
     var probs = Array(repeating: Array(repeating: [Float](repeating: 0, count: S), count: L), count: heads)
@@ -16,7 +16,9 @@ func naiveAttention(q: [Float], k: [Float], v: [Float], L: Int, S: Int, heads: I
             for j in 0..<S {
                 if let off = causalOffset {
                     if j > off + i { continue }
-                    if let window, j <= off + i - window { continue }
+                    if let window, let positions {
+                        if positions[j] <= positions[off + i] - Int32(window) { continue }
+                    } else if let window, j <= off + i - window { continue }
                 }
                 var dot = 0.0
                 for e in 0..<hd { dot += Double(q[i * heads * hd + h * hd + e]) * Double(k[j * kvHeads * hd + kvh * hd + e]) }
@@ -37,6 +39,26 @@ func naiveAttention(q: [Float], k: [Float], v: [Float], L: Int, S: Int, heads: I
 
 @Suite("Attention kernel")
 struct AttentionTests {
+    @Test("a sliding window given positions counts positions, not rows (rows of a pruned sequence)")
+    func windowByPosition() {
+        let L = 6, heads = 2, hd = 4
+        let positions: [Int32] = [0, 1, 10, 20, 21, 30]
+        var rng = SplitMix64(seed: 4)
+        let q = (0..<(L * heads * hd)).map { _ in Float(rng.next() % 2000) / 1000 - 1 }
+        let k = (0..<(L * heads * hd)).map { _ in Float(rng.next() % 2000) / 1000 - 1 }
+        let v = (0..<(L * heads * hd)).map { _ in Float(rng.next() % 2000) / 1000 - 1 }
+        var out = [Float](repeating: 0, count: L * heads * hd)
+        let r = positions.withUnsafeBufferPointer { p in
+            Kernels.attention(q: q, k: k, v: v, output: &out, geometry: AttentionGeometry(queries: L, keys: L, heads: heads, kvHeads: heads, headDim: hd),
+                              mask: .causal(queryOffset: 0, window: 5), scale: 1 / 2, request: AttentionRequest(rows: [4]),
+                              blockRows: 2, positions: (p.baseAddress!, p.baseAddress!))
+        }
+        let want = naiveAttention(q: q, k: k, v: v, L: L, S: L, heads: heads, kvHeads: heads, hd: hd, causalOffset: 0, window: 5, positions: positions)
+        #expect(Compare.relativeError(out, want.out) <= 1e-5)
+        // Row 4 (position 21) sees positions 20 and 21 only; by rows it would also have seen 1 and 10.
+        #expect(Array(r.row(0, head: 0)) .enumerated().allSatisfy { j, p in (j == 3 || j == 4) == (p > 0) })
+    }
+
     struct Case: CustomTestStringConvertible, Sendable {
         var L: Int, S: Int, heads: Int, kvHeads: Int, hd: Int, causal: Bool, window: Int?, block: Int
         var testDescription: String { "L\(L) S\(S) h\(heads)/\(kvHeads) d\(hd) causal=\(causal) window=\(window ?? 0) block=\(block)" }
