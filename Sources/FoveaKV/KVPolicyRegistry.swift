@@ -40,12 +40,17 @@ public struct KVPlan: Sendable, CustomStringConvertible {
     public let spec: MethodSpec
     public var storage: KVStorageType
     private let make: @Sendable () -> any KVCachePolicy
+    /// A-VL's optional prefill filter: after decoder layer `layer`, only the top `keep` share
+    /// of image tokens (last row, head-mean) go on — a FastV cut the runtime inserts.
+    public let prefillFilter: (layer: Int, keep: Double)?
 
-    public static let full = KVPlan(spec: MethodSpec(name: "full"), storage: .f32) { FullPolicy() }
+    public static let full = KVPlan(spec: MethodSpec(name: "full"), storage: .f32, prefillFilter: nil) { FullPolicy() }
 
-    init(spec: MethodSpec, storage: KVStorageType, make: @escaping @Sendable () -> any KVCachePolicy) {
+    init(spec: MethodSpec, storage: KVStorageType, prefillFilter: (layer: Int, keep: Double)?,
+         make: @escaping @Sendable () -> any KVCachePolicy) {
         self.spec = spec
         self.storage = storage
+        self.prefillFilter = prefillFilter
         self.make = make
     }
 
@@ -56,9 +61,9 @@ public struct KVPlan: Sendable, CustomStringConvertible {
             throw MethodSpecError.unknownMethod(name: spec.name, valid: KVPolicyRegistry.entries.map(\.name))
         }
         var p = SpecParameters(spec)
-        let make = try entry.parse(&p)
+        let made = try entry.parse(&p)
         try p.finish()
-        self.init(spec: spec, storage: storage, make: make)
+        self.init(spec: spec, storage: storage, prefillFilter: made.filter, make: made.make)
     }
 
     public func makePolicy() -> any KVCachePolicy { make() }
@@ -71,22 +76,28 @@ public enum KVPolicyRegistry {
     public struct Entry: Sendable {
         public let name: String
         public let summary: String
-        let parse: @Sendable (inout SpecParameters) throws -> @Sendable () -> any KVCachePolicy
+        let parse: @Sendable (inout SpecParameters) throws -> Made
+    }
+
+    struct Made {
+        let make: @Sendable () -> any KVCachePolicy
+        var filter: (layer: Int, keep: Double)? = nil
     }
 
     public static let entries: [Entry] = [
-        Entry(name: "full", summary: "keep and attend every entry") { _ in { FullPolicy() } },
-        Entry(name: "avl", summary: "A-VL: image core/secondary/minor per layer, text local + heavy hitters (s, c, k, t, t0, h)") {
-            let c = try AVL.Config(&$0); return { AVL(c) }
+        Entry(name: "full", summary: "keep and attend every entry") { _ in Made(make: { FullPolicy() }) },
+        Entry(name: "avl", summary: "A-VL: image core/secondary/minor per layer, text local + heavy hitters (s, c, k, t, t0, h, filter, kf, p)") {
+            let c = try AVL.Config(&$0)
+            return Made(make: { AVL(c) }, filter: c.filter ? (c.filterLayer, c.filterKeep) : nil)
         },
         Entry(name: "h2o", summary: "H2O: recent window + heavy hitters per KV head (heavy, recent)") {
-            let c = try H2O.Config(&$0); return { H2O(c) }
+            let c = try H2O.Config(&$0); return Made(make: { H2O(c) })
         },
         Entry(name: "streaming", summary: "StreamingLLM: attention sinks + a recent window (sink, window, pos=shift|orig)") {
-            let c = try StreamingLLM.Config(&$0); return { StreamingLLM(c) }
+            let c = try StreamingLLM.Config(&$0); return Made(make: { StreamingLLM(c) })
         },
         Entry(name: "snapkv", summary: "SnapKV: prompt entries the last queries attend, pooled (w, k, cap, pool=max|avg)") {
-            let c = try SnapKV.Config(&$0); return { SnapKV(c) }
+            let c = try SnapKV.Config(&$0); return Made(make: { SnapKV(c) })
         },
     ]
 

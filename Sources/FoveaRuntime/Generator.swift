@@ -87,13 +87,17 @@ public final class Generator: @unchecked Sendable {
         stats.kvMethod = request.kv.description
         var hooks: [any DecoderLayerHook] = []
         if case .inLLM(let hook) = request.pruning.stage { hooks.append(hook) }
+        if let f = request.kv.prefillFilter {
+            // "After layer kf": the cut is before layer kf + 1, from layer kf's last row.
+            hooks.append(FastV(layer: f.layer + 1, ratio: 1 - f.keep))
+        }
         let logits = try model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache,
                                                logits: .last, workspace: workspace, hooks: hooks, policy: policy)
         stats.kvBytesAfterPrefill = cache.bytesAllocated
         if case .inLLM(let hook) = request.pruning.stage {
             stats.visualTokensNominal = Self.nominal(hook, imageTokens: stats.visualTokensOut)
-            stats.visualTokensOut -= workspace.hookLog.reduce(0) { $0 + $1.before - $1.after }
         }
+        stats.visualTokensOut -= workspace.hookLog.reduce(0) { $0 + $1.before - $1.after }
         stats.prefillSeconds = now() - t1
         let firstLogits = logits.toArray()
 

@@ -15,7 +15,7 @@ struct MethodCell {
 
     init(_ text: String) throws {
         var prune = "full", kv = "full", dtype = KVStorageType.f32
-        for part in text.split(separator: " ") {
+        for part in text.split(separator: " ") where part != "full" {
             let kvPair = part.split(separator: "=", maxSplits: 1).map(String.init)
             guard kvPair.count == 2 else { throw FoveaError.invalidInput(reason: "bench cell '\(text)': '\(part)' is not key=value") }
             switch kvPair[0] {
@@ -62,7 +62,8 @@ func benchMethods(cells: [String], runs: Int, decodeSteps: Int, jsonPath: String
     let generator = Generator(model: model)
     var stats = [[RunStatistics]](repeating: [], count: plans.count)
     for r in 0..<(runs + 1) {
-        for (i, plan) in plans.enumerated() {
+        // Round 0 warms page tables and caches with Full alone; it is not counted.
+        for (i, plan) in plans.enumerated() where r > 0 || i == 0 {
             resetPeakRSS()
             let res = try generator.generate(GenerationRequest(tokens: prompt, images: [image], maxNewTokens: decodeSteps + 1,
                                                                pruning: plan.pruning, kv: plan.kv))

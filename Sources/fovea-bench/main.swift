@@ -71,7 +71,12 @@ if let smolPath {
 
 // MARK: methods: LLaVA-NeXT layout, CLIP-L/336 + TinyLlama-1.1B shapes, one 672×672 image → 2×2 grid → 2,928 visual tokens
 if let methodCells {
-    try benchMethods(cells: methodCells, runs: runs, decodeSteps: decodeSteps, jsonPath: jsonPath)
+    do {
+        try benchMethods(cells: methodCells, runs: runs, decodeSteps: decodeSteps, jsonPath: jsonPath)
+    } catch {
+        FileHandle.standardError.write("fovea-bench: \(error.localizedDescription)\n".data(using: .utf8)!)
+        exit(1)
+    }
     exit(0)
 }
 if let selectiveRows {

@@ -38,6 +38,15 @@ struct KVModelTests {
         }
     }
 
+    @Test("A-VL's prefill filter cuts half the image rows after layer kf")
+    func prefillFilter() throws {
+        let s = try Self.setup()
+        let r = try Generator(model: s.loaded.model).generate(try s.request("scenes/scene_0001.png", "How many squares are there?",
+                                                                            kv: KVPlan(parsing: "avl:filter=on,kf=0,p=0.5")))
+        #expect(r.statistics.visualTokensOut == r.statistics.visualTokensIn - r.statistics.visualTokensIn / 2)
+        #expect(throws: MethodSpecError.self) { try KVPlan(parsing: "avl:p=2") }
+    }
+
     @Test("a 50% policy holds at most 55% of Full's KV bytes after prefill; evicted blocks serve the next sequence")
     func memory() throws {
         let s = try Self.setup()

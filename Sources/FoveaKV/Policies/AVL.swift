@@ -11,9 +11,11 @@ import FoveaCore
 ///   core among the secondary; 0 never refreshes.
 /// - `t` (0…1, default 0.6), `t0` (default 20), `h` (0…1, default 0.7): the text-after budget
 ///   max(round(t·L_text), t0), of which floor(h·budget) heavy hitters, the rest most recent.
-/// The prefix is never evicted; kept entries keep their original positions. The optional
-/// FastV-like prefill filter of the authors' code is not part of this policy (FastV is
-/// available as a pruner, `--prune fastv`).
+/// - `filter` (off), `kf` (default 2), `p` (default 0.5): the authors' optional prefill filter —
+///   after decoder layer kf, image tokens outside the top p share by the last row's head-mean
+///   attention leave the hidden states of every later layer (the runtime runs it as a FastV
+///   cut at layer kf + 1; it takes the place of a `--prune` cut at the same layer).
+/// The prefix is never evicted; kept entries keep their original positions.
 public final class AVL: KVCachePolicy, @unchecked Sendable {
     public struct Config: Sendable {
         public var secondary = 0.5, core = 0.3
@@ -21,6 +23,9 @@ public final class AVL: KVCachePolicy, @unchecked Sendable {
         public var text = 0.6
         public var textFloor = 20
         public var heavyShare = 0.7
+        public var filter = false
+        public var filterLayer = 2
+        public var filterKeep = 0.5
         public init(secondary: Double = 0.5, core: Double = 0.3, refresh: Int = 3, text: Double = 0.6, textFloor: Int = 20,
                     heavyShare: Double = 0.7) {
             self.secondary = secondary; self.core = core; self.refresh = refresh
@@ -33,6 +38,9 @@ public final class AVL: KVCachePolicy, @unchecked Sendable {
             text = try p.double("t", default: 0.6, in: 0...1)
             textFloor = try p.int("t0", default: 20, in: 0...Int(Int32.max))
             heavyShare = try p.double("h", default: 0.7, in: 0...1)
+            filter = try p.flag("filter", default: false)
+            filterLayer = try p.int("kf", default: 2, in: 0...4096)
+            filterKeep = try p.double("p", default: 0.5, in: 0...1)
             guard core <= secondary else { throw MethodSpecError.conflict(method: "avl", reason: "c (\(core)) must not exceed s (\(secondary))") }
         }
     }
