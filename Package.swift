@@ -51,6 +51,6 @@ let package = Package(
         .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaKVTests", dependencies: ["FoveaKV", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
-        .testTarget(name: "FoveaPruningTests", dependencies: ["FoveaPruning", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
+        .testTarget(name: "FoveaPruningTests", dependencies: ["FoveaPruning", "FoveaKV", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
     ]
 )

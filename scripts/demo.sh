@@ -23,6 +23,20 @@ head -n 6 data/eval/questions.jsonl | while IFS= read -r row; do
     printf '%-28s %-50s fovea: %-10s expected: %s\n' "$image" "$question" "$got" "$answer"
 done
 
+echo
+echo "== the same question, full and with HiRED (20% of visual tokens) + A-VL (KV cache per modality)"
+row=$(sed -n 2p data/eval/questions.jsonl)
+image=$(printf '%s' "$row" | sed -E 's/.*"image": "([^"]+)".*/\1/')
+question=$(printf '%s' "$row" | sed -E 's/.*"question": "([^"]+)".*/\1/')
+for flags in "" "--prune hired:r=0.2" "--prune hired:r=0.2 --kv avl:s=0.5,c=0.3,k=3,t=0.6"; do
+    echo "-- ${flags:-full}"
+    # shellcheck disable=SC2086
+    .build/release/fovea generate --model "$model" --image "data/eval/$image" --prompt "$question" --max-tokens 4 $flags \
+        --stats 2>/dev/null | grep -v '^vision:\|^decode:'
+done
+.build/release/fovea explain --model "$model" --image "data/eval/$image" --prune hired:r=0.2 --out /tmp/fovea-demo-kept.png
+echo "(what HiRED kept: /tmp/fovea-demo-kept.png)"
+
 gguf=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ -f "$gguf" ]; then
     swift build -c release --product fovea >/dev/null

@@ -46,4 +46,22 @@ public struct RotaryEmbedding: Sendable {
             }
         }
     }
+
+    /// Rotates `rows` vectors of one head ([rows, headDim]) all by the same `delta` positions,
+    /// computing the angles once: RoPE rotations compose, so a key rotated at p and then by
+    /// d equals the key rotated at p + d (StreamingLLM re-assigning cache positions).
+    public func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, by delta: Int32) {
+        let half = headDim / 2
+        let p = Float(delta)
+        let cosv = inverseFrequencies.map { Float(cos(Double(p * $0))) }
+        let sinv = inverseFrequencies.map { Float(sin(Double(p * $0))) }
+        for r in 0..<rows {
+            let v = x + r * headDim
+            for i in 0..<half {
+                let a = v[i], b = v[i + half]
+                v[i] = a * cosv[i] - b * sinv[i]
+                v[i + half] = b * cosv[i] + a * sinv[i]
+            }
+        }
+    }
 }

@@ -87,18 +87,27 @@ public final class HeadCache: @unchecked Sendable {
     }
 
     /// Rewrites row positions (StreamingLLM re-assigns them) after re-rotating the keys by the
-    /// difference, so each key stays rotated at its row's position.
+    /// difference, so each key stays rotated at its row's position. Rows shifted by the same
+    /// amount (all of the window, after an eviction) share one table of angles.
     public func reposition(to newPositions: [Int32], rope: RotaryEmbedding) {
         precondition(newPositions.count == count, "HeadCache.reposition: one position per row")
         let w = pool.rowWidth
-        var row = [Float](repeating: 0, count: w)
-        row.withUnsafeMutableBufferPointer { r in
-            for i in 0..<count where newPositions[i] != positions[i] {
-                var delta = newPositions[i] - positions[i]
-                pool.storage.decode(key(i), count: w, into: r.baseAddress!)
-                rope.apply(r.baseAddress!, rows: 1, heads: 1, positions: &delta)
-                pool.storage.encode(r.baseAddress!, count: w, into: UnsafeMutableRawPointer(mutating: key(i)))
+        var i = 0
+        var run = [Float]()
+        while i < count {
+            let delta = newPositions[i] - positions[i]
+            var j = i + 1
+            while j < count && newPositions[j] - positions[j] == delta { j += 1 }
+            if delta != 0 {
+                run.removeAll(keepingCapacity: true)
+                run.append(contentsOf: repeatElement(0, count: (j - i) * w))
+                run.withUnsafeMutableBufferPointer { r in
+                    for k in i..<j { pool.storage.decode(key(k), count: w, into: r.baseAddress! + (k - i) * w) }
+                    rope.rotate(r.baseAddress!, rows: j - i, by: delta)
+                    for k in i..<j { pool.storage.encode(r.baseAddress! + (k - i) * w, count: w, into: UnsafeMutableRawPointer(mutating: key(k))) }
+                }
             }
+            i = j
         }
         positions = newPositions
     }

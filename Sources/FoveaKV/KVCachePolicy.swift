@@ -50,16 +50,6 @@ public struct KVLayerView {
     }
 
     public var kvHeads: Int { cache.heads.count }
-
-    /// Head-mean of the last row over the whole layer (A-VL's per-layer signal), for a head
-    /// set that holds the same rows.
-    public func layerMeanLastRow() -> [Float] {
-        guard let lastRow, let first = lastRow.first else { return [] }
-        var out = [Float](repeating: 0, count: first.count)
-        for h in lastRow where h.count == out.count { for i in 0..<out.count { out[i] += h[i] } }
-        let inv = 1 / Float(lastRow.count)
-        return out.map { $0 * inv }
-    }
 }
 
 /// What a policy decides for one layer.

@@ -94,10 +94,19 @@ public enum KVStorageType: String, CaseIterable, Sendable {
             while b * 32 < count {
                 let block = row + b * 34
                 let d = Float(Float16(bitPattern: block.loadUnaligned(as: UInt16.self)))
-                let q = (block + 2).assumingMemoryBound(to: Int8.self)
+                let n = min(32, count - b * 32)
+                let base = UnsafeRawPointer(x + b * 32)
                 var t: Float = 0
-                let base = x + b * 32
-                for i in 0..<min(32, count - b * 32) { t += Float(q[i]) * base[i] }
+                var i = 0
+                var acc = SIMD8<Float>()
+                while i + 8 <= n {
+                    let q = SIMD8<Float>(block.loadUnaligned(fromByteOffset: 2 + i, as: SIMD8<Int8>.self))
+                    acc += q * base.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                t = acc.sum()
+                let qs = (block + 2).assumingMemoryBound(to: Int8.self)
+                while i < n { t += Float(qs[i]) * x[b * 32 + i]; i += 1 }
                 s += t * d
                 b += 1
             }
@@ -128,9 +137,18 @@ public enum KVStorageType: String, CaseIterable, Sendable {
             while b * 32 < count {
                 let block = row + b * 34
                 let ad = a * Float(Float16(bitPattern: block.loadUnaligned(as: UInt16.self)))
-                let q = (block + 2).assumingMemoryBound(to: Int8.self)
-                let o = out + b * 32
-                for i in 0..<min(32, count - b * 32) { o[i] += ad * Float(q[i]) }
+                let n = min(32, count - b * 32)
+                let o = UnsafeMutableRawPointer(out + b * 32)
+                let adv = SIMD8<Float>(repeating: ad)
+                var i = 0
+                while i + 8 <= n {
+                    let q = SIMD8<Float>(block.loadUnaligned(fromByteOffset: 2 + i, as: SIMD8<Int8>.self))
+                    let cur = o.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                    o.storeBytes(of: cur + adv * q, toByteOffset: i * 4, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                let qs = (block + 2).assumingMemoryBound(to: Int8.self)
+                while i < n { out[b * 32 + i] += ad * Float(qs[i]); i += 1 }
                 b += 1
             }
         }

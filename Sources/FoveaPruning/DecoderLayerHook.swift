@@ -11,6 +11,8 @@ public protocol DecoderLayerHook: Sendable {
     var needs: LayerHookNeeds { get }
     /// Rows of the current sequence to keep, ascending; every non-image row must stay.
     func keep(_ context: LayerHookContext) throws -> [Int]
+    /// The image tokens it is asked to keep out of `n` (the nominal budget reported).
+    func nominal(imageTokens n: Int) -> Int
 }
 
 public struct LayerHookNeeds: Sendable, Equatable {

@@ -108,13 +108,7 @@ public struct PruningContext {
         guard let rows = clsAttention[layer] else {
             throw PruningError.missingReadout("CLS attention of vision layer \(layer) was not recorded")
         }
-        let T = tokensPerPartition, H = geometry.heads
-        var out = [Float](repeating: 0, count: patches)
-        for h in 0..<H {
-            let base = (p * H + h) * T + 1
-            for j in 0..<patches { out[j] += rows[base + j] }
-        }
-        return out
+        return headSum(rows, partition: p)
     }
 
     /// Mean attention each patch of `partition` receives from the patch queries at `layer`,
@@ -123,14 +117,19 @@ public struct PruningContext {
         guard let rows = receivedAttention[layer] else {
             throw PruningError.missingReadout("attention received at vision layer \(layer) was not recorded")
         }
+        let inv = 1 / Float(patches)
+        return headSum(rows, partition: p).map { $0 * inv }
+    }
+
+    /// [partitions, heads, 1 + patches] → partition p's patch columns summed over heads.
+    private func headSum(_ rows: [Float], partition p: Int) -> [Float] {
         let T = tokensPerPartition, H = geometry.heads
         var out = [Float](repeating: 0, count: patches)
         for h in 0..<H {
             let base = (p * H + h) * T + 1
             for j in 0..<patches { out[j] += rows[base + j] }
         }
-        let inv = 1 / Float(patches)
-        return out.map { $0 * inv }
+        return out
     }
 
     /// The feature row of token `t` (0 = CLS, 1 + j = patch j) in partition `p`.

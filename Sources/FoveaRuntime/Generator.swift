@@ -95,7 +95,7 @@ public final class Generator: @unchecked Sendable {
                                                logits: .last, workspace: workspace, hooks: hooks, policy: policy)
         stats.kvBytesAfterPrefill = cache.bytesAllocated
         if case .inLLM(let hook) = request.pruning.stage {
-            stats.visualTokensNominal = Self.nominal(hook, imageTokens: stats.visualTokensOut)
+            stats.visualTokensNominal = hook.nominal(imageTokens: stats.visualTokensOut)
         }
         stats.visualTokensOut -= workspace.hookLog.reduce(0) { $0 + $1.before - $1.after }
         stats.prefillSeconds = now() - t1
@@ -124,14 +124,5 @@ public final class Generator: @unchecked Sendable {
         stats.kvBytesUsed = cache.bytesUsed
         stats.peakResidentBytes = ProcessMemory.peakResidentBytes()
         return GenerationResult(tokens: out, statistics: stats, firstLogits: firstLogits, images: encoded)
-    }
-
-    /// The image tokens an in-LLM method was asked to keep.
-    static func nominal(_ hook: any DecoderLayerHook, imageTokens n: Int) -> Int {
-        switch hook {
-        case let f as FastV: f.keptCount(of: n)
-        case let d as DART: d.budget.count(of: n)
-        default: n
-        }
     }
 }

@@ -42,15 +42,7 @@ extension String {
 /// shapes; one 672×672 image → 2×2 grid → 2,928 visual tokens), interleaved run by run so
 /// drift hits every cell alike; medians, with ratios to Full from this run.
 func benchMethods(cells: [String], runs: Int, decodeSteps: Int, jsonPath: String?) throws {
-    let configJSON: [String: Any] = [
-        "model_type": "llava_next",
-        "vision_config": ["model_type": "clip_vision_model", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
-                          "num_attention_heads": 16, "image_size": 336, "patch_size": 14],
-        "text_config": ["model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
-                        "num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 32000],
-        "vision_feature_layer": -2, "image_token_index": 31999,
-        "image_grid_pinpoints": [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]],
-    ]
+    let configJSON = BenchShapes.config(llavaNext: true)
     let config = try ModelConfiguration(json: JSONConfig(path: "llava-next-tinyllama-shape", keyPath: "", raw: configJSON))
     let model = try VisionLanguageModel(config: config, weights: RandomWeights(seed: 7), name: "llava-next-tinyllama-shape (random)")
     var rng = SplitMix64(seed: 3)
@@ -145,4 +137,21 @@ func resetPeakRSS() {
     #if os(Linux)
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
     #endif
+}
+
+/// The random-weight models the benchmarks build: CLIP ViT-L/14-336 + a Llama with
+/// TinyLlama-1.1B's shapes, as LLaVA-1.5 (TinyLLaVA) or LLaVA-NeXT (672-px pinpoints).
+enum BenchShapes {
+    static func config(llavaNext: Bool) -> [String: Any] {
+        var c: [String: Any] = [
+            "model_type": llavaNext ? "llava_next" : "llava",
+            "vision_config": ["model_type": "clip_vision_model", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                              "num_attention_heads": 16, "image_size": 336, "patch_size": 14],
+            "text_config": ["model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
+                            "num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 32000],
+            "vision_feature_layer": -2, "image_token_index": 31999,
+        ]
+        if llavaNext { c["image_grid_pinpoints"] = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]] }
+        return c
+    }
 }

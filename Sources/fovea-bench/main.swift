@@ -120,14 +120,7 @@ let convertRate = measureConversion()
 print(String(format: "bf16 → f32 at load: %.2f G elements/s (a 1.4 B-parameter model: %.1f s)", convertRate, 1.4 / convertRate))
 
 // MARK: model
-let configJSON: [String: Any] = [
-    "model_type": "llava",
-    "vision_config": ["model_type": "clip_vision_model", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
-                      "num_attention_heads": 16, "image_size": 336, "patch_size": 14],
-    "text_config": ["model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
-                    "num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 32000],
-    "vision_feature_layer": -2, "image_token_index": 31999,
-]
+let configJSON = BenchShapes.config(llavaNext: false)
 let t0 = now()
 let config = try ModelConfiguration(json: JSONConfig(path: "tinyllava-shape", keyPath: "", raw: configJSON))
 let model = try VisionLanguageModel(config: config, weights: RandomWeights(seed: 7), name: "tinyllava-shape (random)")

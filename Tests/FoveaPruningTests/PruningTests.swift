@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FoveaCore
 import FoveaIO
+import FoveaKV
 @testable import FoveaModels
 @testable import FoveaPruning
 import FoveaRuntime
@@ -221,5 +222,47 @@ struct ControlsTests {
             #expect(json[key] != nil, "\(key)")
         }
         #expect(json["visual_tokens_out"] as? Int == 41)
+    }
+}
+
+@Suite("Single-partition models and composition")
+struct SinglePartitionTests {
+    @Test("LLaVA-1.5 (one partition): HiRED keeps ⌊n·r⌋ patches by late-layer CLS attention, raster order, no tiles")
+    func llava15() throws {
+        let dir = Fixtures.model("llava-tiny")
+        let m = try VisionLanguageModel(directory: dir)
+        let ref = try SafeTensorsFile(path: dir + "/reference.safetensors")
+        let pixels = try ref.load("pixel_values")
+        let image = ImageInput(pixels: pixels, originalHeight: pixels.shape[2], originalWidth: pixels.shape[3])
+        let g = try #require(m.visionGeometry)
+        let e = try m.encode(image, plan: try PruningPlan(parsing: "hired:r=0.25"))
+        let n = g.patches
+        #expect(e.partitions == 1 && e.decision.partitions.count == 1)
+        #expect(e.decision.partitions[0].kept.count == n / 4 && e.features.shape[0] == n / 4 && e.fullCount == n)
+        // The same set the late layer's head-summed CLS row ranks first.
+        let out = m.vision!(pixels: pixels.data, partitions: 1, featureLayers: m.config.visionFeatureLayers, clsAttentionLayers: [g.featureLayer])
+        let rows = out.clsAttention[g.featureLayer]!
+        let T = n + 1
+        let F = (0..<n).map { j in (0..<g.heads).reduce(Float(0)) { $0 + rows[$1 * T + 1 + j] } }
+        #expect(e.decision.partitions[0].kept == TopK.keptAscending(F, k: n / 4))
+        // Original positions: the kept patches' places are their patch indices.
+        #expect(e.places == e.decision.partitions[0].kept)
+    }
+
+    @Test("every pruner composes with every KV policy and storage")
+    func composition() throws {
+        let folder = PruningPipelineTests.folder
+        let loaded = try LoadedModel.load(folder)
+        let image = try ImageProcessor(directory: folder)(try ImageDecoder.decode(path: PruningPipelineTests.scene))
+        let ids = loaded.tokenizer!.encode(loaded.template.render([ChatMessage(.user, "What colour is the circle?")], images: 1))
+        let gen = Generator(model: loaded.model)
+        for prune in ["hired:r=0.2", "visionzip:r=0.2", "dart:k=1", "dart:where=embed", "fastv:k=1", "random", "uniform", "downsample"] {
+            for kv in ["avl", "h2o:heavy=0.2,recent=0.2", "streaming:sink=2,window=20", "snapkv:w=8,cap=0.5"] {
+                let r = try gen.generate(GenerationRequest(tokens: ids, images: [image], maxNewTokens: 4, pruning: try PruningPlan(parsing: prune),
+                                                           kv: try KVPlan(parsing: kv, storage: .q8_0)))
+                #expect(r.tokens.count >= 1 && r.statistics.kvBytesAfterPrefill > 0, "\(prune) + \(kv)")
+                #expect(r.statistics.visualTokensOut < r.statistics.visualTokensIn, "\(prune) + \(kv)")
+            }
+        }
     }
 }

@@ -122,4 +122,5 @@ final class RecordingHook: DecoderLayerHook, @unchecked Sendable {
         kept = try inner.keep(c)
         return kept
     }
+    func nominal(imageTokens n: Int) -> Int { inner.nominal(imageTokens: n) }
 }

@@ -85,6 +85,7 @@ public struct DART: Sendable {
 
 extension DART: DecoderLayerHook {
     public var needs: LayerHookNeeds { LayerHookNeeds(keys: true, normedHidden: true) }
+    public func nominal(imageTokens n: Int) -> Int { budget.count(of: n) }
 
     public func keep(_ c: LayerHookContext) throws -> [Int] {
         guard let keys = c.keys, let normed = c.normedHidden else {

@@ -33,6 +33,8 @@ public struct FastV: DecoderLayerHook {
 
     public var needs: LayerHookNeeds { rule == .last ? LayerHookNeeds(lastRow: true) : LayerHookNeeds(columnMean: true) }
 
+    public func nominal(imageTokens n: Int) -> Int { keptCount(of: n) }
+
     /// Image tokens kept out of `n`.
     public func keptCount(of n: Int) -> Int {
         if let tokens { return min(n, tokens) }
