@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "FoveaIOTests", dependencies: ["FoveaIO", "FoveaTestSupport"]),
         .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime", "FoveaTestSupport"]),
-        .testTarget(name: "FoveaKVTests", dependencies: ["FoveaKV", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
+        .testTarget(name: "FoveaKVTests", dependencies: ["FoveaKV", "FoveaPruning", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaPruningTests", dependencies: ["FoveaPruning", "FoveaKV", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
     ]
 )

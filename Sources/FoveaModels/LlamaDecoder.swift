@@ -168,6 +168,9 @@ public struct LlamaDecoder: Sendable {
         for hook in hooks where hook.layer > c.layers {
             throw FoveaError.invalidInput(reason: "a pruning hook at layer \(hook.layer) cannot run: the model has \(c.layers) layers")
         }
+        guard Set(hooks.map(\.layer)).count == hooks.count else {
+            throw FoveaError.invalidInput(reason: "two in-LLM cuts at layer \(hooks.map(\.layer)): an in-LLM pruner and A-VL's prefill filter must cut at different layers")
+        }
         ws.origins.removeAll(keepingCapacity: true)
         ws.origins.append(contentsOf: origins)
         ws.hookLog.removeAll()

@@ -4,6 +4,7 @@ import FoveaCore
 import FoveaIO
 import FoveaKV
 import FoveaModels
+import FoveaPruning
 import FoveaRuntime
 import FoveaTestSupport
 
@@ -111,5 +112,18 @@ struct KVModelTests {
         #expect((worst[.q8_0] ?? 1) <= 3e-3 && (worst[.q8_0] ?? 0) > 0)
         #expect((differ[.f16] ?? []).isEmpty)
         #expect((differ[.q8_0] ?? []).count <= 2, "q8_0 changed answers \(differ[.q8_0] ?? [])")
+    }
+}
+
+@Suite("KV plans meeting pruning plans")
+struct KVConflictTests {
+    @Test("an in-LLM pruner and A-VL's prefill filter at the same layer are refused, not silently merged")
+    func sameLayer() throws {
+        let s = try KVModelTests.setup()
+        var req = try s.request("scenes/scene_0001.png", "How many squares are there?", kv: KVPlan(parsing: "avl:filter=on,kf=0"))
+        req.pruning = try PruningPlan(parsing: "fastv:k=1")
+        #expect(throws: FoveaError.self) { try Generator(model: s.loaded.model).generate(req) }
+        req.pruning = try PruningPlan(parsing: "fastv:k=2")
+        _ = try Generator(model: s.loaded.model).generate(req)
     }
 }
