@@ -51,7 +51,7 @@ public struct RunStatistics: Sendable, Codable {
     }
 
     public var summary: String {
-        let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1_048_576) }
+        let mb = { (b: Int) in b < 1_048_576 ? String(format: "%.1f KB", Double(b) / 1024) : String(format: "%.1f MB", Double(b) / 1_048_576) }
         return [
             "prompt tokens: \(promptTokens) (visual in \(visualTokensIn), out \(visualTokensOut)"
                 + (method == "full" ? ")" : ", nominal \(visualTokensNominal), lost to unpad \(lostToUnpad); \(method))"),

@@ -138,6 +138,24 @@ struct PolicyTests {
         #expect(d.keep[0] == [0, 1, 3, 5])
     }
 
+    @Test("A-VL text budget counts every text token so far (L_text), not the ones still kept")
+    func avlTextGrows() {
+        let origins: [TokenOrigin] = [.prefixText] + Array(repeating: .textAfter, count: 10)
+        let c = cache(origins)
+        let lc = c.layers[0]
+        lc.trackScores()
+        let p = AVL(AVL.Config(secondary: 1, core: 1, refresh: 0, text: 0.5, textFloor: 1, heavyShare: 0))
+        let zero = { (n: Int) in [Array(repeating: Float(0), count: n)] }
+        lc.apply(p.decide(view(c, .prefill, lastRow: zero(11))), rope: Self.rope)
+        #expect(lc.heads[0].count == 1 + 5)                     // round(0.5·10) = 5 text rows kept
+        for t in 1...4 {
+            lc.append(keys: [0, 0, 0, 0], values: [0, 0, 0, 0], rows: 1, positions: [Int32(10 + t)], origins: [.textAfter])
+            lc.apply(p.decide(view(c, .decode(step: t), lastRow: zero(lc.heads[0].count))), rope: Self.rope)
+        }
+        // L_text = 14 → round(0.5·14) = 7 kept; counting only the kept rows would have shrunk it to 2.
+        #expect(lc.heads[0].count == 1 + 7)
+    }
+
     @Test("spec strings: every policy through one parser, errors name what is valid")
     func specs() throws {
         #expect(try KVPlan(parsing: "avl:s=0.5,c=0.3,k=3,t=0.6").description == "avl:s=0.5,c=0.3,k=3,t=0.6")

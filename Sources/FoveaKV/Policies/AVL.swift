@@ -46,15 +46,18 @@ public final class AVL: KVCachePolicy, @unchecked Sendable {
     }
 
     public let config: Config
-    /// Per layer: the image block's size at prefill and the core, by position.
+    /// Per layer: the image block's size at prefill, the core (by position), and how many
+    /// text-after tokens have arrived (kept or not): the text budget's L_text.
     private var imageCount: [Int: Int] = [:]
     private var core: [Int: Set<Int32>] = [:]
+    private var textSeen: [Int: Int] = [:]
 
     public init(_ config: Config = Config()) { self.config = config }
     public var needs: KVPolicyNeeds { KVPolicyNeeds(lastRow: true, accumulate: true) }
     public func reset() {
         imageCount = [:]
         core = [:]
+        textSeen = [:]
     }
 
     public func decide(_ view: KVLayerView) -> KVLayerDecision {
@@ -68,6 +71,7 @@ public final class AVL: KVCachePolicy, @unchecked Sendable {
         switch view.phase {
         case .prefill:
             step = 0
+            textSeen[view.layer] = heads[0].origins.filter { $0 == .textAfter }.count
             let nv = image.count
             imageCount[view.layer] = nv
             let ranked = TopK.indices(score, k: Int((config.secondary * Double(nv)).rounded(.down)))
@@ -76,6 +80,7 @@ public final class AVL: KVCachePolicy, @unchecked Sendable {
             core[view.layer] = Set(ranked.prefix(coreCount).map { heads[0].positions[image[$0]] })
         case .decode(let t):
             step = t
+            textSeen[view.layer, default: 0] += 1
             if isRefresh(t) {
                 let coreCount = Int((config.core * Double(imageCount[view.layer] ?? image.count)).rounded(.down))
                 core[view.layer] = Set(TopK.indices(score, k: coreCount).map { heads[0].positions[image[$0]] })
@@ -88,7 +93,7 @@ public final class AVL: KVCachePolicy, @unchecked Sendable {
         let refreshNext = isRefresh(step + 1)
         for head in heads {
             let text = head.origins.indices.filter { head.origins[$0] == .textAfter }
-            let budget = max(Int((config.text * Double(text.count)).rounded()), config.textFloor)
+            let budget = max(Int((config.text * Double(textSeen[view.layer] ?? text.count)).rounded()), config.textFloor)
             let heavy = Int((config.heavyShare * Double(budget)).rounded(.down))
             let keptText = KVLayerView.heavyAndRecent(text, scores: head.scores, heavy: heavy, recent: budget - heavy)
             let rows = head.origins.indices.filter { head.origins[$0] == .prefixText || keptImage.contains($0) } + keptText
