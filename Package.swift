@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "FoveaTestSupport", dependencies: ["FoveaCore", "FoveaIO"]),
         .testTarget(name: "FoveaCoreTests", dependencies: ["FoveaCore", "FoveaTestSupport"]),
         .testTarget(name: "FoveaIOTests", dependencies: ["FoveaIO", "FoveaTestSupport"]),
-        .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
+        .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaPruning", "FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaKVTests", dependencies: ["FoveaKV", "FoveaPruning", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaPruningTests", dependencies: ["FoveaPruning", "FoveaKV", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),

@@ -4,6 +4,7 @@ import FoveaCore
 import FoveaIO
 import FoveaKV
 @testable import FoveaModels
+import FoveaPruning
 import FoveaRuntime
 import FoveaTestSupport
 
@@ -141,5 +142,25 @@ struct AnyresTests {
                                      12, 13, 22, 23, -1,
                                      30, 31, 40, 41, -1,
                                      32, 33, 42, 43, -1])
+    }
+
+    @Test("unpad drops kept tokens that fall in padding, and counts them (hand-worked)")
+    func unpadLosses() {
+        // A 2:1 image (50 high, 100 wide) on a 2×2 grid of 2×2-patch tiles: the 4×4 global grid keeps rows 1–2
+        // (round(50·4/100) = 2 rows, padding 1 above and below), so each tile loses the row in padding.
+        func layout(_ d: PruningDecision) -> PackedLayout {
+            Packing.layout(decision: d, grid: (2, 2), side: 2, perPartition: 4, height: 50, width: 100,
+                           rowOfKept: [0, 4, 8, 12, 16], rowOfMerged: [20, 20, 20, 20, 20], newline: true, modelHasNewline: true, tiled: true)
+        }
+        let all = layout(.all(partitions: 5, patches: 4))
+        #expect(all.lostToUnpad == 8 && all.fullCount == 4 + 2 * 5 && all.rows.count == 14)
+        // Tile 1 keeps patch 0 (global row 0: padding) and patch 2 (global row 1); the others keep nothing.
+        var d = PruningDecision(partitions: (0..<5).map { _ in PartitionSelection(budget: 2, kept: []) }, nominal: 10)
+        d.partitions[0].kept = [0, 3]
+        d.partitions[1].kept = [0, 2]
+        let one = layout(d)
+        #expect(one.lostToUnpad == 1)
+        #expect(one.sources == [.patch(partition: 0, index: 0), .patch(partition: 0, index: 3), .patch(partition: 1, index: 2), .newline(row: 0)])
+        #expect(one.places == [0, 3, 4, 8])
     }
 }
