@@ -128,9 +128,20 @@ extension Kernels {
                         var k0 = 0, k1 = g.keys
                         if causal {
                             k1 = min(g.keys, offset + q0 + nb)
-                            // With positions, rows need not be one position apart (pruned sequences):
-                            // the window is applied per row by position below, over every earlier key.
-                            if let window, positions == nil { k0 = max(0, offset + q0 - window + 1) }
+                            if let window, let positions {
+                                // Rows need not be one position apart (pruned sequences): skip the keys
+                                // the block's first query cannot see (positions are non-decreasing);
+                                // each row's own window is applied by position below.
+                                let oldest = positions.queries[q0] - Int32(window)
+                                var lo = 0, hi = k1
+                                while lo < hi {
+                                    let mid = (lo + hi) / 2
+                                    if positions.keys[mid] <= oldest { lo = mid + 1 } else { hi = mid }
+                                }
+                                k0 = lo
+                            } else if let window {
+                                k0 = max(0, offset + q0 - window + 1)
+                            }
                         }
                         let span = k1 - k0
                         if span <= 0 {

@@ -93,6 +93,12 @@ public struct SpecParameters {
 
     public func has(_ key: String) -> Bool { spec.parameters.contains { $0.key == key } }
 
+    /// The raw text of `key`, declaring it; for values a method parses itself.
+    public mutating func text(_ key: String) -> String? { raw(key) }
+
+    /// The error for a value a method parsed itself and refused.
+    public func invalid(_ key: String, _ value: String, expected: String) -> MethodSpecError { bad(key, value, expected) }
+
     private func bad(_ key: String, _ value: String, _ expected: String) -> MethodSpecError {
         .badValue(method: spec.name, key: key, value: value, expected: expected)
     }

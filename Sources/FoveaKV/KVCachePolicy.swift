@@ -108,3 +108,15 @@ extension LayerCache {
         }
     }
 }
+
+extension KVLayerView {
+    /// Heavy hitters and a recent window within `rows` of one head: the last `recent` of them,
+    /// and the `heavy` best-scoring of the rest (H2O; A-VL's text region). Ascending.
+    static func heavyAndRecent(_ rows: [Int], scores: [Float], heavy: Int, recent: Int) -> [Int] {
+        guard rows.count > heavy + recent else { return rows }
+        let split = rows.count - recent
+        let older = Array(rows[..<split])
+        let best = TopK.indices(older.map { scores[$0] }, k: heavy).map { older[$0] }
+        return (best + rows[split...]).sorted()
+    }
+}

@@ -7,16 +7,15 @@ public enum KVSize: Sendable, Equatable, CustomStringConvertible {
     case rows(Int)
 
     static func read(_ p: inout SpecParameters, _ key: String, default fallback: KVSize) throws -> KVSize {
-        guard let text = p.spec.parameters.first(where: { $0.key == key })?.value else {
-            _ = try p.optionalDouble(key, in: 0...Double(Int32.max))
-            return fallback
-        }
-        let x = try p.double(key, default: 0, in: 0...Double(Int32.max))
-        if text.contains(".") || text.contains("e") || x < 1 {
-            guard x <= 1 else { throw MethodSpecError.badValue(method: p.spec.name, key: key, value: text, expected: "a fraction in [0, 1] or a whole number of rows") }
+        guard let text = p.text(key) else { return fallback }
+        let expected = "a fraction in [0, 1] (with a decimal point) or a whole number of rows"
+        guard let x = Double(text), x.isFinite, x >= 0 else { throw p.invalid(key, text, expected: expected) }
+        if text.contains(".") || text.lowercased().contains("e") || x < 1 {
+            guard x <= 1 else { throw p.invalid(key, text, expected: expected) }
             return .fraction(x)
         }
-        return .rows(Int(x))
+        guard let n = Int(text), n <= Int(Int32.max) else { throw p.invalid(key, text, expected: expected) }
+        return .rows(n)
     }
 
     /// Rows for a prompt of `length` rows (floor).
@@ -102,16 +101,4 @@ public enum KVPolicyRegistry {
     ]
 
     public static var help: String { entries.map { "\($0.name): \($0.summary)" }.joined(separator: "\n") }
-}
-
-extension KVLayerView {
-    /// Heavy hitters and a recent window within `rows` of one head: the last `recent` of them,
-    /// and the `heavy` best-scoring of the rest (H2O; A-VL's text region). Ascending.
-    static func heavyAndRecent(_ rows: [Int], scores: [Float], heavy: Int, recent: Int) -> [Int] {
-        guard rows.count > heavy + recent else { return rows }
-        let split = rows.count - recent
-        let older = Array(rows[..<split])
-        let best = TopK.indices(older.map { scores[$0] }, k: heavy).map { older[$0] }
-        return (best + rows[split...]).sorted()
-    }
 }

@@ -121,6 +121,7 @@ public final class Generator: @unchecked Sendable {
         stats.decodeAttentionSeconds = workspace.decodeAttentionSeconds
         stats.generatedTokens = out.count
         stats.kvBytesAllocated = cache.bytesAllocated
+        stats.kvPoolBytesHeld = pool.bytesHeld
         stats.kvBytesUsed = cache.bytesUsed
         stats.peakResidentBytes = ProcessMemory.peakResidentBytes()
         return GenerationResult(tokens: out, statistics: stats, firstLogits: firstLogits, images: encoded)

@@ -26,6 +26,9 @@ public struct RunStatistics: Sendable, Codable {
     /// KV bytes the sequence held right after prefill, and at the end.
     public var kvBytesAfterPrefill = 0
     public var kvBytesAllocated = 0
+    /// What the process's block pool holds for KV (this sequence's blocks, other sequences',
+    /// and idle ones waiting for reuse).
+    public var kvPoolBytesHeld = 0
     public var kvBytesUsed = 0
     public var peakResidentBytes = 0
 
@@ -45,7 +48,7 @@ public struct RunStatistics: Sendable, Codable {
             "visual_tokens_nominal": visualTokensNominal, "lost_to_unpad": lostToUnpad,
             "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,
             "ttft_s": timeToFirstToken, "decode_s": decodeSeconds, "decode_attention_s": decodeAttentionSeconds, "decode_ms_per_token": decodeMillisecondsPerToken,
-            "kv_method": kvMethod, "kv_bytes_after_prefill": kvBytesAfterPrefill, "kv_bytes_allocated": kvBytesAllocated, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes,
+            "kv_method": kvMethod, "kv_bytes_after_prefill": kvBytesAfterPrefill, "kv_bytes_allocated": kvBytesAllocated, "kv_pool_bytes_held": kvPoolBytesHeld, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes,
         ]
         return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])
     }

@@ -162,7 +162,9 @@ struct PolicyTests {
         #expect(try KVPlan(parsing: "streaming:sink=4,window=256", storage: .q8_0).description == "streaming:sink=4,window=256 [q8_0]")
         func message(_ s: String) -> String { do { _ = try KVPlan(parsing: s); return "" } catch { return error.localizedDescription } }
         #expect(message("lru").contains("valid: full, avl, h2o, streaming, snapkv"))
-        #expect(message("h2o:heavy=2.5").contains("a fraction in [0, 1] or a whole number"))
+        #expect(message("h2o:heavy=2.5").contains("a fraction in [0, 1]"))
+        #expect(message("h2o:heavy=-1").contains("heavy=-1 is invalid") && message("h2o:recent=abc").contains("recent=abc is invalid"))
+        #expect(message("h2o:heavy=x,zz=1").contains("invalid") && message("h2o:zz=1").contains("valid keys: heavy, recent"))
         #expect(message("snapkv:w=0").contains("w=0 is invalid"))
         #expect(message("streaming:pos=left").contains("one of shift, orig"))
         #expect(message("avl:zzz=1").contains("valid keys: s, c, k, t, t0, h"))

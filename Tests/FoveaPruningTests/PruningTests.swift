@@ -218,7 +218,7 @@ struct ControlsTests {
         s.visualTokensOut = 41
         let json = try JSONSerialization.jsonObject(with: try s.json()) as? [String: Any] ?? [:]
         for key in ["visual_tokens_in", "visual_tokens_out", "prompt_tokens", "generated_tokens", "vision_s", "prefill_s", "ttft_s",
-                    "decode_ms_per_token", "kv_bytes_allocated", "kv_bytes_used", "peak_rss_bytes"] {
+                    "decode_ms_per_token", "kv_bytes_allocated", "kv_bytes_used", "kv_pool_bytes_held", "peak_rss_bytes"] {
             #expect(json[key] != nil, "\(key)")
         }
         #expect(json["visual_tokens_out"] as? Int == 41)
