@@ -2,60 +2,6 @@ import Foundation
 import FoveaCore
 import FoveaIO
 
-// MARK: Vision
-
-/// `clip_vision_model` config. Defaults are transformers' `CLIPVisionConfig`; when a LLaVA
-/// config omits `vision_config` entirely, LLaVA's default tower (CLIP ViT-L/14-336) applies.
-public struct CLIPVisionConfiguration: Sendable, Equatable {
-    public var hiddenSize = 768
-    public var intermediateSize = 3072
-    public var layers = 12
-    public var heads = 12
-    public var channels = 3
-    public var imageSize = 224
-    public var patchSize = 32
-    public var activation = Activation.quickGelu
-    public var layerNormEps: Float = 1e-5
-
-    public var gridSide: Int { imageSize / patchSize }
-    public var patches: Int { gridSide * gridSide }
-    public var headDim: Int { hiddenSize / heads }
-
-    public init() {}
-
-    /// LLaVA's default vision tower.
-    public static var llavaDefault: CLIPVisionConfiguration {
-        var c = CLIPVisionConfiguration()
-        c.hiddenSize = 1024; c.intermediateSize = 4096; c.layers = 24; c.heads = 16
-        c.imageSize = 336; c.patchSize = 14
-        return c
-    }
-
-    public init(json j: JSONConfig, base: CLIPVisionConfiguration = .init()) throws {
-        let type = try j.string("model_type", default: "clip_vision_model")
-        guard type == "clip_vision_model" else {
-            throw FoveaError.unsupportedModel(path: j.path, field: "\(j.keyPath).model_type", value: type)
-        }
-        hiddenSize = try j.int("hidden_size", default: base.hiddenSize)
-        intermediateSize = try j.int("intermediate_size", default: base.intermediateSize)
-        layers = try j.int("num_hidden_layers", default: base.layers)
-        heads = try j.int("num_attention_heads", default: base.heads)
-        channels = try j.int("num_channels", default: base.channels)
-        imageSize = try j.int("image_size", default: base.imageSize)
-        patchSize = try j.int("patch_size", default: base.patchSize)
-        let act = try j.string("hidden_act", default: base.activation.rawValue)
-        guard let a = Activation(huggingFace: act) else { throw FoveaError.unsupportedModel(path: j.path, field: "\(j.keyPath).hidden_act", value: act) }
-        activation = a
-        layerNormEps = Float(try j.double("layer_norm_eps", default: Double(base.layerNormEps)))
-        for (key, v) in [("hidden_size", hiddenSize), ("intermediate_size", intermediateSize), ("num_hidden_layers", layers),
-                         ("num_attention_heads", heads), ("image_size", imageSize), ("patch_size", patchSize), ("num_channels", channels)] {
-            try j.check(v > 0, key, "must be positive, found \(v)")
-        }
-        try j.check(hiddenSize % heads == 0, "num_attention_heads", "hidden_size \(hiddenSize) is not divisible by \(heads) heads")
-        try j.check(imageSize % patchSize == 0, "patch_size", "image_size \(imageSize) is not a multiple of patch_size \(patchSize)")
-    }
-}
-
 // MARK: Language
 
 /// Llama / Mistral decoder config. Defaults are transformers' `LlamaConfig` / `MistralConfig`.
@@ -148,7 +94,7 @@ public enum ArchitectureKind: String, Sendable {
 /// A LLaVA-family config.json, with transformers' defaults for omitted fields.
 public struct ModelConfiguration: Sendable, Equatable {
     public var kind: ArchitectureKind
-    public var vision: CLIPVisionConfiguration?
+    public var vision: VisionConfiguration?
     public var text: TextConfiguration
     public var imageTokenId: Int = 32000
     public var projectorActivation = Activation.gelu
@@ -185,7 +131,7 @@ public struct ModelConfiguration: Sendable, Equatable {
         text = try TextConfiguration(json: textJSON, tieDefault: tie)
         if tie { text.tieWordEmbeddings = true }
         let visionJSON = try j.object("vision_config")
-        let v = try visionJSON.map { try CLIPVisionConfiguration(json: $0) } ?? .llavaDefault
+        let v = try visionJSON.map { try VisionTowers.configuration(json: $0) } ?? CLIPVisionTower.llavaDefault
         vision = v
         imageTokenId = try j.int("image_token_id") ?? j.int("image_token_index") ?? 32000
         let act = try j.string("projector_hidden_act", default: "gelu")

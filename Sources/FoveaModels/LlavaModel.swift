@@ -53,7 +53,7 @@ public struct EncodedImage: Sendable {
 public final class VisionLanguageModel: @unchecked Sendable {
     public let directory: String
     public let config: ModelConfiguration
-    public let vision: CLIPVisionEncoder?
+    public let vision: (any VisionTower)?
     public let projector: MultimodalProjector?
     /// [text hidden]; LLaVA-NeXT only.
     public let imageNewline: Tensor?
@@ -74,8 +74,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
         let head = CheckpointScopes.lmHead.first { store.contains($0 + "lm_head.weight") }.map { WeightScope(store: store, prefix: $0) }
         decoder = try LlamaDecoder(language: language, head: head, config: config.text)
         if let v = config.vision {
-            let vs = try WeightScope.resolve(store, candidates: CheckpointScopes.vision, probe: "embeddings.class_embedding")
-            vision = try CLIPVisionEncoder(vs, config: v, layersNeeded: config.visionFeatureLayers.max())
+            vision = try VisionTowers.load(store, config: v, layersNeeded: config.visionFeatureLayers.max() ?? v.layers)
             let ps = try WeightScope.resolve(store, candidates: CheckpointScopes.projector, probe: "linear_1.weight")
             projector = try MultimodalProjector(ps, inDim: config.visionFeatureWidth, outDim: config.text.hiddenSize,
                                                 activation: config.projectorActivation, bias: config.projectorBias)
@@ -118,7 +117,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
     /// The vision tower's shape, as pruners see it.
     public var visionGeometry: VisionGeometry? {
         guard let v = config.vision, let vision else { return nil }
-        return VisionGeometry(layersRun: vision.layers.count, featureLayer: (config.visionFeatureLayers.max() ?? 1) - 1,
+        return VisionGeometry(layersRun: vision.blocks.count, featureLayer: (config.visionFeatureLayers.max() ?? 1) - 1,
                               heads: v.heads, headDim: v.headDim, gridSide: v.gridSide, hasCLS: true)
     }
 
@@ -345,7 +344,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
     /// Parameters per component, for `fovea inspect`.
     public var parameterCounts: [(String, Int)] {
         var out: [(String, Int)] = []
-        if let vision { out.append(("vision tower (\(vision.layers.count) of \(vision.config.layers) layers loaded)", vision.parameterCount)) }
+        if let vision { out.append(("vision tower (\(vision.blocks.count) of \(vision.config.layers) layers loaded)", vision.parameterCount)) }
         if let projector { out.append(("projector", projector.parameterCount)) }
         if let imageNewline { out.append(("image_newline", imageNewline.count)) }
         out.append(("language model", decoder.parameterCount))

@@ -10,7 +10,8 @@ import FoveaIO
 /// | vision | `vision_tower.vision_model.*` | `model.vision_tower.vision_model.*` | `vision_tower.*` |
 /// | projector, newline | `multi_modal_projector.*`, `image_newline` | `model.` + those | as < 4.52 |
 ///
-/// Text-only Llama checkpoints use `model.*` and `lm_head.weight`. Each component's prefix
+/// Text-only Llama checkpoints use `model.*` and `lm_head.weight`; a bare vision checkpoint
+/// (`Dinov2Model` as the Hub has it) has no prefix. Each component's prefix
 /// is found once by probing for a tensor it must have.
 public struct WeightScope: Sendable {
     public let store: any TensorSource
@@ -43,7 +44,7 @@ public struct WeightScope: Sendable {
 enum CheckpointScopes {
     static let language = ["language_model.model.", "model.language_model.", "model.", ""]
     static let lmHead = ["language_model.", "", "model."]
-    static let vision = ["vision_tower.vision_model.", "model.vision_tower.vision_model.", "vision_tower.", "model.vision_tower."]
+    static let vision = ["vision_tower.vision_model.", "model.vision_tower.vision_model.", "vision_tower.", "model.vision_tower.", ""]
     static let projector = ["multi_modal_projector.", "model.multi_modal_projector."]
     static let top = ["", "model."]
 }
