@@ -1,0 +1,158 @@
+import Foundation
+import FoveaCore
+import FoveaIO
+import FoveaKV
+import FoveaModels
+import FoveaPruning
+
+/// One question of an evaluation set, in data/eval's JSON-lines format: `image` (relative to the
+/// file's folder), `question`, and either `answer` (exact match after normalisation) or
+/// `answers` (up to ten human answers, VQA accuracy); `kind` groups the summary.
+public struct EvalQuestion: Sendable, Equatable {
+    public var image: String
+    public var question: String
+    public var answers: [String]
+    public var vqaScored: Bool
+    public var kind: String
+
+    /// Reads and checks a whole file; every malformed line is named with its number.
+    public static func load(path: String, limit: Int? = nil) throws -> [EvalQuestion] {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw FoveaError.invalidInput(reason: "\(path): cannot read the question file (missing, or not UTF-8)")
+        }
+        var out: [EvalQuestion] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if let limit, out.count >= limit { break }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            func bad(_ why: String) -> FoveaError { .invalidInput(reason: "\(path):\(n + 1): \(why)") }
+            guard let obj = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else {
+                throw bad("not a JSON object")
+            }
+            guard let image = obj["image"] as? String, !image.isEmpty else { throw bad("'image' (a path) is missing") }
+            guard let question = obj["question"] as? String else { throw bad("'question' (text) is missing") }
+            let kind = obj["kind"] as? String ?? "all"
+            if let answer = obj["answer"] as? String {
+                out.append(EvalQuestion(image: image, question: question, answers: [answer], vqaScored: false, kind: kind))
+            } else if let answers = obj["answers"] as? [Any] {
+                let texts = answers.compactMap { ($0 as? String) ?? (($0 as? [String: Any])?["answer"] as? String) }
+                guard texts.count == answers.count, (1...10).contains(texts.count) else {
+                    throw bad("'answers' must be 1–10 strings (or {\"answer\": …} objects), found \(answers.count) entries")
+                }
+                out.append(EvalQuestion(image: image, question: question, answers: texts, vqaScored: true, kind: kind))
+            } else {
+                throw bad("needs 'answer' (a string) or 'answers' (a list)")
+            }
+        }
+        guard !out.isEmpty else { throw FoveaError.invalidInput(reason: "\(path): no questions") }
+        return out
+    }
+
+    public func score(_ prediction: String) -> Double {
+        vqaScored ? AnswerScoring.vqa(prediction, answers) : AnswerScoring.exact(prediction, answers[0])
+    }
+}
+
+/// What one question produced.
+public struct EvalResult: Sendable {
+    public var index: Int
+    public var question: EvalQuestion
+    public var prediction: String
+    public var tokens: [Int]
+    public var score: Double
+    public var statistics: RunStatistics
+
+    /// One line of results.jsonl.
+    public func json() throws -> Data {
+        let fields: [String: Any] = [
+            "index": index, "image": question.image, "question": question.question, "kind": question.kind,
+            "answers": question.answers, "prediction": prediction, "correct": score == 1, "score": score,
+            "visual_tokens_in": statistics.visualTokensIn, "visual_tokens_out": statistics.visualTokensOut,
+            "kv_bytes": statistics.kvBytesAllocated, "ttft_ms": statistics.timeToFirstToken * 1000,
+            "decode_ms_per_token": statistics.decodeMillisecondsPerToken,
+        ]
+        return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    }
+}
+
+/// Mean score with a 95% interval, normal approximation (mean ± 1.96·s/√n, s the sample
+/// standard deviation): for 500 right-or-wrong answers at 90% that is ±2.6 points.
+public struct AccuracyEstimate: Sendable, Equatable {
+    public var mean: Double
+    public var halfWidth: Double
+    public var count: Int
+
+    public init(scores: [Double]) {
+        count = scores.count
+        mean = scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)
+        guard scores.count > 1 else { halfWidth = 0; return }
+        let m = mean
+        let variance = scores.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(scores.count - 1)
+        halfWidth = 1.96 * (variance / Double(scores.count)).squareRoot()
+    }
+
+    var json: [String: Any] { ["accuracy": mean, "ci95": [max(0, mean - halfWidth), min(1, mean + halfWidth)], "n": count] }
+}
+
+/// Runs an evaluation set through one model and one method configuration.
+public struct Evaluator {
+    public let loaded: LoadedModel
+    public let processor: ImageProcessor
+    public let dataFolder: String
+    public var maxNewTokens = 8
+    public var pruning = PruningPlan.full
+    public var kv = KVPlan.full
+
+    public init(loaded: LoadedModel, processor: ImageProcessor, dataFolder: String) {
+        self.loaded = loaded
+        self.processor = processor
+        self.dataFolder = dataFolder
+    }
+
+    /// Greedy answers, one question at a time; `progress` sees each result as it lands.
+    public func run(_ questions: [EvalQuestion], progress: (EvalResult) -> Void = { _ in }) throws -> [EvalResult] {
+        guard let tokenizer = loaded.tokenizer else {
+            throw FoveaError.invalidInput(reason: "\(loaded.model.directory): no tokenizer; evaluation needs text prompts")
+        }
+        let generator = Generator(model: loaded.model)
+        let stops = Set(loaded.model.config.text.eosTokenIds)
+        var results: [EvalResult] = []
+        for (i, q) in questions.enumerated() {
+            let path = q.image.hasPrefix("/") ? q.image : (dataFolder as NSString).appendingPathComponent(q.image)
+            let image = processor(try ImageDecoder.decode(path: path))
+            let ids = tokenizer.encode(loaded.template.render([ChatMessage(.user, q.question)], images: 1))
+            let out = try generator.generate(GenerationRequest(tokens: ids, images: [image], maxNewTokens: maxNewTokens,
+                                                               stopTokens: stops, pruning: pruning, kv: kv))
+            let answerTokens = out.tokens.filter { !stops.contains($0) }
+            let prediction = tokenizer.decode(answerTokens, skipSpecial: true).trimmingCharacters(in: .whitespacesAndNewlines)
+            let r = EvalResult(index: i, question: q, prediction: prediction, tokens: out.tokens, score: q.score(prediction),
+                               statistics: out.statistics)
+            results.append(r)
+            progress(r)
+        }
+        return results
+    }
+
+    /// summary.json: accuracy overall and per kind with 95% intervals, the method, medians of
+    /// the speed and memory figures.
+    public static func summary(_ results: [EvalResult], model: String, method: String, kvMethod: String) throws -> Data {
+        var byKind: [String: [Double]] = [:]
+        for r in results { byKind[r.question.kind, default: []].append(r.score) }
+        func median(_ xs: [Double]) -> Double {
+            let s = xs.sorted()
+            return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        let fields: [String: Any] = [
+            "model": model, "method": method, "kv_method": kvMethod, "questions": results.count,
+            "overall": AccuracyEstimate(scores: results.map(\.score)).json,
+            "by_kind": byKind.mapValues { AccuracyEstimate(scores: $0).json },
+            "visual_tokens_in": results.reduce(0) { $0 + $1.statistics.visualTokensIn },
+            "visual_tokens_out": results.reduce(0) { $0 + $1.statistics.visualTokensOut },
+            "median_ttft_ms": median(results.map { $0.statistics.timeToFirstToken * 1000 }),
+            "median_decode_ms_per_token": median(results.map(\.statistics.decodeMillisecondsPerToken)),
+            "median_kv_bytes": median(results.map { Double($0.statistics.kvBytesAllocated) }),
+            "peak_rss_bytes": results.map(\.statistics.peakResidentBytes).max() ?? 0,
+        ]
+        return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])
+    }
+}

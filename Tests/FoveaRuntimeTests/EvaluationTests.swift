@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import FoveaIO
+import FoveaModels
+@testable import FoveaRuntime
+import FoveaTestSupport
+
+@Suite("Answer normalisation and scoring (the VQA evaluator's rules)")
+struct AnswerScoringTests {
+    @Test("punctuation, number words, articles and contractions", arguments: [
+        ("Two", "2"), ("the cat.", "cat"), ("dont", "don't"), ("Yes!", "yes"), ("3.5", "3.5"), ("1,000", "1000"),
+        ("red-blue", "red blue"), ("a b - c", "b c"), ("  A Red Circle.\n", "red circle"), ("none", "0"),
+        ("it's (maybe) ten", "it's maybe 10"), ("x;y", "x y"), ("end.", "end"), ("hes", "he's"),
+    ])
+    func normalize(_ raw: String, _ expected: String) {
+        #expect(AnswerScoring.normalize(raw) == expected, "\(raw.debugDescription)")
+    }
+
+    @Test("exact match after normalisation")
+    func exact() {
+        #expect(AnswerScoring.exact("Two.", "2") == 1)
+        #expect(AnswerScoring.exact("circle", "square") == 0)
+    }
+
+    @Test("ten human answers: min(1, matches ÷ 3) over the leave-one-out subsets")
+    func vqa() {
+        let refs = Array(repeating: "two", count: 3) + Array(repeating: "3", count: 7)
+        #expect(abs(AnswerScoring.vqa("2", refs) - 0.9) < 1e-12)      // (3 · 2/3 + 7 · 1) / 10
+        #expect(AnswerScoring.vqa("three", refs) == 1)
+    }
+
+    @Test("one matching answer out of ten scores 0.3")
+    func single() {
+        // Left out itself: 0 matches among the other nine; left out any other: 1 match → 1/3. (0 + 9 · 1/3) / 10.
+        #expect(abs(AnswerScoring.vqa("1", ["1"] + Array(repeating: "2", count: 9)) - 0.3) < 1e-12)
+    }
+
+    @Test("95% interval: 450 of 500 right is 90% ± 2.6 points")
+    func interval() {
+        let e = AccuracyEstimate(scores: Array(repeating: 1, count: 450) + Array(repeating: 0, count: 50))
+        #expect(e.mean == 0.9 && abs(e.halfWidth - 1.96 * (0.9 * 0.1 / 499).squareRoot()) < 1e-12)
+        #expect(abs(e.halfWidth - 0.026) < 0.001)
+    }
+}
+
+@Suite("Evaluation set files and runs")
+struct EvaluatorTests {
+    func write(_ text: String) -> String {
+        let path = Fixtures.temporaryDirectory("eval") + "/q.jsonl"
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        return path
+    }
+
+    @Test("malformed lines are named by number; answers lists are VQA-scored")
+    func loading() throws {
+        let good = try EvalQuestion.load(path: write("""
+            {"image": "a.png", "question": "Q?", "answer": "2", "kind": "count"}
+
+            {"image": "b.png", "question": "Q?", "answers": ["x", {"answer": "y"}]}
+            """))
+        #expect(good.count == 2 && !good[0].vqaScored && good[1].vqaScored && good[1].answers == ["x", "y"] && good[1].kind == "all")
+        for (text, needle) in [("{\"image\": \"a.png\", \"question\": \"Q\"}", ":1: needs 'answer'"),
+                               ("\n[1, 2]", ":2: not a JSON object"),
+                               ("{\"question\": \"Q\", \"answer\": \"a\"}", "'image'"),
+                               ("{\"image\": \"a\", \"question\": \"Q\", \"answers\": []}", "1–10"),
+                               ("", "no questions")] {
+            #expect(throws: (any Error).self) { try EvalQuestion.load(path: write(text)) }
+            do { _ = try EvalQuestion.load(path: write(text)) } catch { #expect(error.localizedDescription.contains(needle), "\(error)") }
+        }
+    }
+
+    @Test("the small test model answers five held-out questions; the summary is well formed")
+    func run() throws {
+        let folder = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("models/fovea-test-llava-small").path
+        let data = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("data/eval/questions.jsonl").path
+        let questions = try EvalQuestion.load(path: data, limit: 5)
+        let evaluator = Evaluator(loaded: try LoadedModel.load(folder), processor: try ImageProcessor(directory: folder),
+                                  dataFolder: (data as NSString).deletingLastPathComponent)
+        var seen = 0
+        let results = try evaluator.run(questions) { _ in seen += 1 }
+        #expect(results.count == 5 && seen == 5)
+        #expect(results.allSatisfy { !$0.prediction.isEmpty && $0.statistics.visualTokensOut > 0 && ($0.score == 0 || $0.score == 1) })
+        let line = try JSONSerialization.jsonObject(with: results[0].json()) as? [String: Any]
+        let keys = Set(line?.keys.map { $0 } ?? [])
+        #expect(keys.isSuperset(of: ["answers", "prediction", "correct", "score", "visual_tokens_out", "kv_bytes", "ttft_ms", "decode_ms_per_token"]))
+        let summary = try JSONSerialization.jsonObject(with: Evaluator.summary(results, model: folder, method: "full", kvMethod: "full")) as? [String: Any]
+        let overall = summary?["overall"] as? [String: Any]
+        #expect((overall?["n"] as? Int) == 5 && (summary?["by_kind"] as? [String: Any])?.isEmpty == false)
+    }
+}
