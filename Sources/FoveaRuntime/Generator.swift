@@ -17,6 +17,11 @@ public struct GenerationRequest: Sendable {
     public var pruning: PruningPlan
     /// KV-cache policy and storage (`--kv`, `--kv-dtype`).
     public var kv: KVPlan
+    /// Teacher forcing: emit these tokens instead of sampling (the fidelity measures run a method
+    /// along the full model's answer); generation ends after them.
+    public var forcedTokens: [Int]? = nil
+    /// Keep the logits every emitted token was chosen from (`GenerationResult.stepLogits`).
+    public var keepStepLogits = false
 
     public init(tokens: [Int], images: [ImageInput] = [], maxNewTokens: Int = 32,
                 sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = [], pruning: PruningPlan = .full,
@@ -38,6 +43,8 @@ public struct GenerationResult: Sendable {
     public var firstLogits: [Float]
     /// Each image as the LLM received it (kept tokens, sources, the pruner's decision).
     public var images: [EncodedImage]
+    /// With `keepStepLogits`: for each emitted token, the logits [vocab] it was chosen from.
+    public var stepLogits: [[Float]] = []
 }
 
 /// image → vision → projector → merge → prefill → decode, for one model.
@@ -109,10 +116,14 @@ public final class Generator: @unchecked Sendable {
         var current = logits
         let t2 = now()
         workspace.decodeAttentionSeconds = 0
-        while out.count < request.maxNewTokens {
-            let next = sampler.sample(current.data, count: model.config.text.vocabSize)
+        var stepLogits: [[Float]] = []
+        let limit = request.forcedTokens?.count ?? request.maxNewTokens
+        while out.count < limit {
+            if request.keepStepLogits { stepLogits.append(out.isEmpty ? firstLogits : current.toArray()) }
+            let next = request.forcedTokens?[out.count] ?? sampler.sample(current.data, count: model.config.text.vocabSize)
             out.append(next)
-            if !onToken(next) || request.stopTokens.contains(next) || out.count == request.maxNewTokens { break }
+            if !onToken(next) || out.count == limit { break }
+            if request.forcedTokens == nil && request.stopTokens.contains(next) { break }
             try model.decoder.embed(token: next, into: step.data)
             current = try model.decoder.forward(step, origins: stepOrigin, cache: cache, logits: .last, workspace: workspace,
                                                 policy: policy, step: out.count)
@@ -124,6 +135,6 @@ public final class Generator: @unchecked Sendable {
         stats.kvPoolBytesHeld = pool.bytesHeld
         stats.kvBytesUsed = cache.bytesUsed
         stats.peakResidentBytes = ProcessMemory.peakResidentBytes()
-        return GenerationResult(tokens: out, statistics: stats, firstLogits: firstLogits, images: encoded)
+        return GenerationResult(tokens: out, statistics: stats, firstLogits: firstLogits, images: encoded, stepLogits: stepLogits)
     }
 }

@@ -33,6 +33,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Output folder (created).")
     var out: String
 
+    @Flag(inversion: .prefixedNo, help: "Also run the full model on each question: agreement, KL along its answer, first divergence.")
+    var fidelity = true
+
     func validate() throws {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
@@ -47,6 +50,7 @@ struct Eval: ParsableCommand {
         evaluator.maxNewTokens = maxTokens
         evaluator.pruning = try pruning.plan
         evaluator.kv = try kv.plan
+        evaluator.fidelity = fidelity
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let resultsPath = (out as NSString).appendingPathComponent("results.jsonl")
         guard FileManager.default.createFile(atPath: resultsPath, contents: nil), let file = FileHandle(forWritingAtPath: resultsPath) else {

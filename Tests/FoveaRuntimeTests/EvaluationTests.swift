@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FoveaIO
 import FoveaModels
+import FoveaPruning
 @testable import FoveaRuntime
 import FoveaTestSupport
 
@@ -86,5 +87,39 @@ struct EvaluatorTests {
         let summary = try JSONSerialization.jsonObject(with: Evaluator.summary(results, model: folder, method: "full", kvMethod: "full")) as? [String: Any]
         let overall = summary?["overall"] as? [String: Any]
         #expect((overall?["n"] as? Int) == 5 && (summary?["by_kind"] as? [String: Any])?.isEmpty == false)
+    }
+
+    @Test("fidelity: the full model against itself agrees with KL 0; a 10% HiRED cut is measured along the full answer")
+    func fidelity() throws {
+        let folder = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("models/fovea-test-llava-small").path
+        let data = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("data/eval/questions.jsonl").path
+        let questions = try EvalQuestion.load(path: data, limit: 4)
+        let loaded = try LoadedModel.load(folder)
+        let processor = try ImageProcessor(directory: folder)
+        var evaluator = Evaluator(loaded: loaded, processor: processor, dataFolder: (data as NSString).deletingLastPathComponent)
+        let generator = Generator(model: loaded.model)
+        let image = processor(try ImageDecoder.decode(path: (data as NSString).deletingLastPathComponent + "/" + questions[0].image))
+        let ids = try #require(loaded.tokenizer).encode(loaded.template.render([ChatMessage(.user, questions[0].question)], images: 1))
+        var request = GenerationRequest(tokens: ids, images: [image], maxNewTokens: 4, stopTokens: Set(loaded.model.config.text.eosTokenIds))
+        request.keepStepLogits = true
+        let full = try generator.generate(request)
+        #expect(full.stepLogits.count == full.tokens.count && full.stepLogits[0] == full.firstLogits)
+        let same = try evaluator.compare(request, method: full, generator: generator)
+        #expect(same == Fidelity(agrees: true, meanKL: 0, firstDivergence: nil))
+
+        evaluator.pruning = try PruningPlan(parsing: "hired:r=0.1")
+        let results = try evaluator.run(questions)
+        let measured = results.compactMap(\.fidelity)
+        #expect(measured.count == 4 && measured.allSatisfy { $0.meanKL > 0 && $0.agrees == ($0.firstDivergence == nil) })
+        let summary = try JSONSerialization.jsonObject(with: Evaluator.summary(results, model: folder, method: "hired", kvMethod: "full")) as? [String: Any]
+        #expect(summary?["agreement_with_full"] is Double && summary?["mean_kl_to_full"] is Double)
+    }
+
+    @Test("KL of a distribution with itself is 0; of two different ones, positive and as computed by hand")
+    func kl() {
+        #expect(Fidelity.kl([1, 2, 3], [1, 2, 3]) == 0)
+        // p = softmax(0, log 3) = (1/4, 3/4); q = (1/2, 1/2): KL = 1/4·ln(1/2) + 3/4·ln(3/2).
+        let want = 0.25 * log(0.5) + 0.75 * log(1.5)
+        #expect(abs(Fidelity.kl([0, Float(log(3.0))], [0, 0]) - want) < 1e-6)
     }
 }

@@ -53,6 +53,30 @@ public struct EvalQuestion: Sendable, Equatable {
     }
 }
 
+/// How closely a method follows the full model on one question.
+public struct Fidelity: Sendable, Equatable {
+    /// The method's greedy answer is the full model's, token for token.
+    public var agrees: Bool
+    /// Mean over the full model's answer positions of KL(full ‖ method) between next-token
+    /// distributions, the method teacher-forced along the full model's answer (nats).
+    public var meanKL: Double
+    /// The first answer position where the method's greedy token differs; nil when it never does.
+    public var firstDivergence: Int?
+
+    /// KL(softmax(p) ‖ softmax(q)) in nats, in double precision.
+    public static func kl(_ p: [Float], _ q: [Float]) -> Double {
+        func logSoftmax(_ x: [Float]) -> [Double] {
+            let m = Double(x.max() ?? 0)
+            let lse = m + log(x.reduce(0.0) { $0 + exp(Double($1) - m) })
+            return x.map { Double($0) - lse }
+        }
+        let lp = logSoftmax(p), lq = logSoftmax(q)
+        var total = 0.0
+        for i in lp.indices { total += exp(lp[i]) * (lp[i] - lq[i]) }
+        return max(0, total)
+    }
+}
+
 /// What one question produced.
 public struct EvalResult: Sendable {
     public var index: Int
@@ -61,16 +85,23 @@ public struct EvalResult: Sendable {
     public var tokens: [Int]
     public var score: Double
     public var statistics: RunStatistics
+    /// Against the full model; nil when the method is the full model or fidelity was not asked for.
+    public var fidelity: Fidelity? = nil
 
     /// One line of results.jsonl.
     public func json() throws -> Data {
-        let fields: [String: Any] = [
+        var fields: [String: Any] = [
             "index": index, "image": question.image, "question": question.question, "kind": question.kind,
             "answers": question.answers, "prediction": prediction, "correct": score == 1, "score": score,
             "visual_tokens_in": statistics.visualTokensIn, "visual_tokens_out": statistics.visualTokensOut,
             "kv_bytes": statistics.kvBytesAllocated, "ttft_ms": statistics.timeToFirstToken * 1000,
             "decode_ms_per_token": statistics.decodeMillisecondsPerToken,
         ]
+        if let f = fidelity {
+            fields["agrees_with_full"] = f.agrees
+            fields["kl_to_full"] = f.meanKL
+            fields["first_divergence"] = f.firstDivergence.map { $0 as Any } ?? NSNull()
+        }
         return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
     }
 }
@@ -102,6 +133,10 @@ public struct Evaluator {
     public var maxNewTokens = 8
     public var pruning = PruningPlan.full
     public var kv = KVPlan.full
+    /// Also run the full model on each question and measure agreement and KL against it.
+    public var fidelity = true
+
+    var isFull: Bool { pruning.spec.name == "full" && kv.spec.name == "full" && kv.storage == .f32 }
 
     public init(loaded: LoadedModel, processor: ImageProcessor, dataFolder: String) {
         self.loaded = loaded
@@ -121,16 +156,41 @@ public struct Evaluator {
             let path = q.image.hasPrefix("/") ? q.image : (dataFolder as NSString).appendingPathComponent(q.image)
             let image = processor(try ImageDecoder.decode(path: path))
             let ids = tokenizer.encode(loaded.template.render([ChatMessage(.user, q.question)], images: 1))
-            let out = try generator.generate(GenerationRequest(tokens: ids, images: [image], maxNewTokens: maxNewTokens,
-                                                               stopTokens: stops, pruning: pruning, kv: kv))
+            var request = GenerationRequest(tokens: ids, images: [image], maxNewTokens: maxNewTokens,
+                                            stopTokens: stops, pruning: pruning, kv: kv)
+            let measure = fidelity && !isFull
+            request.keepStepLogits = measure
+            let out = try generator.generate(request)
             let answerTokens = out.tokens.filter { !stops.contains($0) }
             let prediction = tokenizer.decode(answerTokens, skipSpecial: true).trimmingCharacters(in: .whitespacesAndNewlines)
-            let r = EvalResult(index: i, question: q, prediction: prediction, tokens: out.tokens, score: q.score(prediction),
+            var r = EvalResult(index: i, question: q, prediction: prediction, tokens: out.tokens, score: q.score(prediction),
                                statistics: out.statistics)
+            if measure { r.fidelity = try compare(request, method: out, generator: generator) }
             results.append(r)
             progress(r)
         }
         return results
+    }
+
+    /// The full model's greedy answer, then KL along it; the method is rerun teacher-forced only
+    /// when its own answer left the full model's path (otherwise its logits are the forced ones).
+    func compare(_ request: GenerationRequest, method: GenerationResult, generator: Generator) throws -> Fidelity {
+        var full = request
+        full.pruning = .full
+        full.kv = .full
+        let reference = try generator.generate(full)
+        var forcedLogits = method.stepLogits
+        var divergence: Int? = nil
+        if method.tokens != reference.tokens {
+            let common = min(method.tokens.count, reference.tokens.count)
+            divergence = (0..<common).first { method.tokens[$0] != reference.tokens[$0] } ?? common
+            var forced = request
+            forced.forcedTokens = reference.tokens
+            forcedLogits = try generator.generate(forced).stepLogits
+        }
+        let n = min(reference.stepLogits.count, forcedLogits.count)
+        let kl = n == 0 ? 0 : (0..<n).reduce(0.0) { $0 + Fidelity.kl(reference.stepLogits[$1], forcedLogits[$1]) } / Double(n)
+        return Fidelity(agrees: divergence == nil, meanKL: kl, firstDivergence: divergence)
     }
 
     /// summary.json: accuracy overall and per kind with 95% intervals, the method, medians of
@@ -142,7 +202,7 @@ public struct Evaluator {
             let s = xs.sorted()
             return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
         }
-        let fields: [String: Any] = [
+        var fields: [String: Any] = [
             "model": model, "method": method, "kv_method": kvMethod, "questions": results.count,
             "overall": AccuracyEstimate(scores: results.map(\.score)).json,
             "by_kind": byKind.mapValues { AccuracyEstimate(scores: $0).json },
@@ -153,6 +213,11 @@ public struct Evaluator {
             "median_kv_bytes": median(results.map { Double($0.statistics.kvBytesAllocated) }),
             "peak_rss_bytes": results.map(\.statistics.peakResidentBytes).max() ?? 0,
         ]
+        let measured = results.compactMap(\.fidelity)
+        if !measured.isEmpty {
+            fields["agreement_with_full"] = Double(measured.filter(\.agrees).count) / Double(measured.count)
+            fields["mean_kl_to_full"] = measured.reduce(0) { $0 + $1.meanKL } / Double(measured.count)
+        }
         return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])
     }
 }
