@@ -6,38 +6,6 @@ import FoveaModels
 import FoveaPruning
 import FoveaRuntime
 
-/// One benchmark cell: a pruning spec, a KV policy and a KV storage type
-/// (`prune=hired:r=0.2 kv=avl dtype=q8_0`; each defaults to full / f32).
-struct MethodCell {
-    let label: String
-    let pruning: PruningPlan
-    let kv: KVPlan
-
-    init(_ text: String) throws {
-        var prune = "full", kv = "full", dtype = KVStorageType.f32
-        for part in text.split(separator: " ") where part != "full" {
-            let kvPair = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kvPair.count == 2 else { throw FoveaError.invalidInput(reason: "bench cell '\(text)': '\(part)' is not key=value") }
-            switch kvPair[0] {
-            case "prune": prune = kvPair[1]
-            case "kv": kv = kvPair[1]
-            case "dtype":
-                guard let t = KVStorageType(rawValue: kvPair[1]) else { throw FoveaError.invalidInput(reason: "bench cell '\(text)': dtype \(kvPair[1])") }
-                dtype = t
-            default: throw FoveaError.invalidInput(reason: "bench cell '\(text)': unknown key \(kvPair[0]) (prune, kv, dtype)")
-            }
-        }
-        pruning = try PruningPlan(parsing: prune)
-        self.kv = try KVPlan(parsing: kv, storage: dtype)
-        label = [prune == "full" ? nil : prune, kv == "full" ? nil : "kv " + kv, dtype == .f32 ? nil : dtype.rawValue]
-            .compactMap { $0 }.joined(separator: " + ").nonEmpty ?? "full"
-    }
-}
-
-extension String {
-    var nonEmpty: String? { isEmpty ? nil : self }
-}
-
 /// Full and each cell on the same random-weight LLaVA-NeXT model (CLIP-L/336 + TinyLlama-1.1B
 /// shapes; one 672×672 image → 2×2 grid → 2,928 visual tokens), interleaved run by run so
 /// drift hits every cell alike; medians, with ratios to Full from this run.

@@ -33,12 +33,22 @@ struct Eval: ParsableCommand {
     @Option(help: "Output folder (created).")
     var out: String
 
+    @Flag(help: "Run a grid of methods (the default grid, or --grid) into DIR/cells/…, then DIR/report.md and SVG plots; finished cells are reused.")
+    var sweep = false
+
+    @Option(help: "With --sweep: a grid file, one 'prune=SPEC kv=SPEC dtype=T' cell per line.")
+    var grid: String?
+
     @Flag(inversion: .prefixedNo, help: "Also run the full model on each question: agreement, KL along its answer, first divergence.")
     var fidelity = true
 
     func validate() throws {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
+        if sweep && (pruning.spec != "full" || kv.spec != "full" || kv.dtype != "f32") {
+            throw ValidationError("--sweep runs its own grid; put methods in a --grid file instead of --prune/--kv")
+        }
+        if grid != nil && !sweep { throw ValidationError("--grid needs --sweep") }
     }
 
     func run() throws {
@@ -52,6 +62,7 @@ struct Eval: ParsableCommand {
         evaluator.kv = try kv.plan
         evaluator.fidelity = fidelity
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if sweep { return try runSweep(evaluator, questions) }
         let resultsPath = (out as NSString).appendingPathComponent("results.jsonl")
         guard FileManager.default.createFile(atPath: resultsPath, contents: nil), let file = FileHandle(forWritingAtPath: resultsPath) else {
             throw ValidationError("cannot write \(resultsPath)")
@@ -74,6 +85,37 @@ struct Eval: ParsableCommand {
         print(String(format: "%d questions: accuracy %.1f%% ± %.1f (95%%); wrote %@/results.jsonl and summary.json",
                      results.count, overall.mean * 100, overall.halfWidth * 100, out))
     }
+}
+
+extension Eval {
+    func runSweep(_ evaluator: Evaluator, _ questions: [EvalQuestion]) throws {
+        let cells = try grid.map { try Sweep.loadGrid(path: $0) } ?? Sweep.defaultGrid
+        let sweep = Sweep(evaluator: evaluator, cells: cells, directory: out)
+        var bar = ProgressBar(total: questions.count)
+        var correct = 0.0
+        var n = 0
+        try sweep.run(questions, onCell: { cell, reused in
+            bar.finish()
+            n += 1
+            FileHandle.standardError.write(Data("[\(n)/\(cells.count)] \(cell)\(reused ? ": finished earlier, reused" : "")\n".utf8))
+            bar = ProgressBar(total: questions.count)
+            correct = 0
+        }, progress: { r in
+            correct += r.score
+            bar.update(done: r.index + 1, note: String(format: "accuracy %.3f", correct / Double(r.index + 1)))
+        })
+        bar.finish()
+        try sweep.report(questions: questions.count, command: CommandLine.arguments.joined(separator: " "), machine: machineDescription())
+        print("\(cells.count) cells on \(questions.count) questions; wrote \(out)/report.md and SVG plots")
+    }
+}
+
+/// CPU model and core count, for reports.
+func machineDescription() -> String {
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
+        .trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+    return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores"
 }
 
 /// A one-line bar with an ETA on a terminal's stderr; silent when stderr is not a terminal.

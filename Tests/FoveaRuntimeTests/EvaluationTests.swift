@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 import FoveaIO
 import FoveaModels
@@ -104,7 +107,7 @@ struct EvaluatorTests {
         request.keepStepLogits = true
         let full = try generator.generate(request)
         #expect(full.stepLogits.count == full.tokens.count && full.stepLogits[0] == full.firstLogits)
-        let same = try evaluator.compare(request, method: full, generator: generator)
+        let same = try evaluator.compare(request, method: full, generator: generator, index: 0)
         #expect(same == Fidelity(agrees: true, meanKL: 0, firstDivergence: nil))
 
         evaluator.pruning = try PruningPlan(parsing: "hired:r=0.1")
@@ -121,5 +124,34 @@ struct EvaluatorTests {
         // p = softmax(0, log 3) = (1/4, 3/4); q = (1/2, 1/2): KL = 1/4·ln(1/2) + 3/4·ln(3/2).
         let want = 0.25 * log(0.5) + 0.75 * log(1.5)
         #expect(abs(Fidelity.kl([0, Float(log(3.0))], [0, 0]) - want) < 1e-6)
+    }
+
+    @Test("a sweep runs a grid, reuses finished cells, and writes a report and SVG plots that parse")
+    func sweep() throws {
+        let folder = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("models/fovea-test-llava-small").path
+        let data = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("data/eval/questions.jsonl").path
+        let out = Fixtures.temporaryDirectory("sweep")
+        let gridPath = out + "/grid.txt"
+        try "# two cells\nprune=hired:r=0.2\nkv=h2o:heavy=0.25,recent=0.25 dtype=q8_0   # KV\n".write(toFile: gridPath, atomically: true, encoding: .utf8)
+        let grid = try Sweep.loadGrid(path: gridPath)
+        #expect(grid == ["full", "prune=hired:r=0.2", "kv=h2o:heavy=0.25,recent=0.25 dtype=q8_0"])
+        let questions = try EvalQuestion.load(path: data, limit: 2)
+        let evaluator = Evaluator(loaded: try LoadedModel.load(folder), processor: try ImageProcessor(directory: folder),
+                                  dataFolder: (data as NSString).deletingLastPathComponent)
+        let sweep = Sweep(evaluator: evaluator, cells: grid, directory: out)
+        var reused: [Bool] = []
+        try sweep.run(questions, onCell: { _, r in reused.append(r) })
+        try sweep.run(questions, onCell: { _, r in reused.append(r) })
+        #expect(reused == [false, false, false, true, true, true])
+        try sweep.report(questions: 2, command: "test", machine: "test")
+        let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        #expect(report.contains("| prune=hired:r=0.2 | ") && report.contains("| full | 100.0% | 100.0% |"))
+        for name in ["accuracy_vs_kept.svg", "accuracy_vs_kv.svg", "ttft_vs_kept.svg"] {
+            let parser = XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: out + "/" + name)))
+            #expect(parser.parse(), "\(name) is not well-formed XML")
+        }
+        try "prune=hired:r=0.2\nprune=nonsense\n".write(toFile: gridPath, atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try Sweep.loadGrid(path: gridPath) }
+        do { _ = try Sweep.loadGrid(path: gridPath) } catch { #expect(error.localizedDescription.contains("grid.txt:2")) }
     }
 }

@@ -135,6 +135,8 @@ public struct Evaluator {
     public var kv = KVPlan.full
     /// Also run the full model on each question and measure agreement and KL against it.
     public var fidelity = true
+    /// The full model's answers and step logits by question index, shared across the cells of a sweep.
+    public var references: ReferenceCache? = nil
 
     var isFull: Bool { pruning.spec.name == "full" && kv.spec.name == "full" && kv.storage == .f32 }
 
@@ -159,13 +161,14 @@ public struct Evaluator {
             var request = GenerationRequest(tokens: ids, images: [image], maxNewTokens: maxNewTokens,
                                             stopTokens: stops, pruning: pruning, kv: kv)
             let measure = fidelity && !isFull
-            request.keepStepLogits = measure
+            request.keepStepLogits = measure || (isFull && references != nil)
             let out = try generator.generate(request)
+            if isFull, let references { references.store(i, out) }
             let answerTokens = out.tokens.filter { !stops.contains($0) }
             let prediction = tokenizer.decode(answerTokens, skipSpecial: true).trimmingCharacters(in: .whitespacesAndNewlines)
             var r = EvalResult(index: i, question: q, prediction: prediction, tokens: out.tokens, score: q.score(prediction),
                                statistics: out.statistics)
-            if measure { r.fidelity = try compare(request, method: out, generator: generator) }
+            if measure { r.fidelity = try compare(request, method: out, generator: generator, index: i) }
             results.append(r)
             progress(r)
         }
@@ -174,11 +177,17 @@ public struct Evaluator {
 
     /// The full model's greedy answer, then KL along it; the method is rerun teacher-forced only
     /// when its own answer left the full model's path (otherwise its logits are the forced ones).
-    func compare(_ request: GenerationRequest, method: GenerationResult, generator: Generator) throws -> Fidelity {
-        var full = request
-        full.pruning = .full
-        full.kv = .full
-        let reference = try generator.generate(full)
+    func compare(_ request: GenerationRequest, method: GenerationResult, generator: Generator, index: Int) throws -> Fidelity {
+        let reference: GenerationResult
+        if let cached = references?.result(index) {
+            reference = cached
+        } else {
+            var full = request
+            full.pruning = .full
+            full.kv = .full
+            reference = try generator.generate(full)
+            references?.store(index, reference)
+        }
         var forcedLogits = method.stepLogits
         var divergence: Int? = nil
         if method.tokens != reference.tokens {
@@ -208,6 +217,7 @@ public struct Evaluator {
             "by_kind": byKind.mapValues { AccuracyEstimate(scores: $0).json },
             "visual_tokens_in": results.reduce(0) { $0 + $1.statistics.visualTokensIn },
             "visual_tokens_out": results.reduce(0) { $0 + $1.statistics.visualTokensOut },
+            "visual_tokens_nominal": results.reduce(0) { $0 + $1.statistics.visualTokensNominal },
             "median_ttft_ms": median(results.map { $0.statistics.timeToFirstToken * 1000 }),
             "median_decode_ms_per_token": median(results.map(\.statistics.decodeMillisecondsPerToken)),
             "median_kv_bytes": median(results.map { Double($0.statistics.kvBytesAllocated) }),
@@ -219,5 +229,19 @@ public struct Evaluator {
             fields["mean_kl_to_full"] = measured.reduce(0) { $0 + $1.meanKL } / Double(measured.count)
         }
         return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])
+    }
+}
+
+/// The full model's results by question index (answers and step logits), so a sweep runs the
+/// full model once per question however many cells compare against it.
+public final class ReferenceCache: @unchecked Sendable {
+    private var results: [Int: GenerationResult] = [:]
+    private let lock = NSLock()
+    public init() {}
+    func result(_ i: Int) -> GenerationResult? { lock.withLock { results[i] } }
+    func store(_ i: Int, _ r: GenerationResult) {
+        var slim = r
+        slim.images = []   // the encoded images are large and not needed to compare
+        lock.withLock { results[i] = slim }
     }
 }
