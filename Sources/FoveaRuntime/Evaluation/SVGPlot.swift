@@ -20,7 +20,8 @@ public struct SVGPlot {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series; self.logX = logX
     }
 
-    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22",
+                          "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363"]
 
     /// Evenly spaced round tick values covering lo…hi.
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
@@ -45,8 +46,8 @@ public struct SVGPlot {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    public func render(width: Double = 720, height: Double = 440) -> String {
-        let left = 70.0, right = 210.0, top = 40.0, bottom = 55.0
+    public func render(width: Double = 820, height: Double = 460) -> String {
+        let left = 70.0, right = 290.0, top = 40.0, bottom = 55.0
         let pw = width - left - right, ph = height - top - bottom
         let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) }
         let tx: (Double) -> Double = { logX ? log10($0) : $0 }
@@ -65,7 +66,9 @@ public struct SVGPlot {
         <rect x="\(left)" y="\(top)" width="\(pw)" height="\(ph)" fill="none" stroke="#333"/>
 
         """
-        let xTicks = logX ? (Int(floor(x0))...Int(ceil(x1))).map { pow(10, Double($0)) }.filter { tx($0) >= x0 && tx($0) <= x1 }
+        // Log axes tick at 1, 2 and 5 of each decade.
+        let xTicks = logX ? (Int(floor(x0))...Int(ceil(x1))).flatMap { e in [1.0, 2, 5].map { $0 * pow(10, Double(e)) } }
+                              .filter { tx($0) >= x0 && tx($0) <= x1 }
                           : Self.ticks(x0, x1).filter { $0 >= x0 && $0 <= x1 }
         for t in xTicks {
             let x = sx(t)
@@ -89,7 +92,8 @@ public struct SVGPlot {
             for p in pts { svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%@\"/>", sx(p.x), sy(p.y), colour) }
             let ly = top + 14 + Double(i) * 18
             svg += "\n<rect x=\"\(left + pw + 14)\" y=\"\(ly - 9)\" width=\"12\" height=\"12\" fill=\"\(colour)\"/>"
-            svg += "<text x=\"\(left + pw + 32)\" y=\"\(ly + 1)\">\(Self.escape(s.name))</text>\n"
+            let name = s.name.count > 40 ? String(s.name.prefix(39)) + "…" : s.name
+            svg += "<text x=\"\(left + pw + 32)\" y=\"\(ly + 1)\">\(Self.escape(name))</text>\n"
         }
         return svg + "</svg>\n"
     }

@@ -107,7 +107,8 @@ public struct Sweep {
             let vin = Double(s["visual_tokens_in"] as? Int ?? 0)
             let kinds = (s["by_kind"] as? [String: [String: Any]] ?? [:]).compactMapValues { $0["accuracy"] as? Double }
             // A family is the cell without its budget: one line per family in the plots.
-            let family = text.replacingOccurrences(of: #"(,)?r=[0-9.]+"#, with: "", options: .regularExpression)
+            let family = text.replacingOccurrences(of: #"(,)?(r|ratio)=[0-9.]+"#, with: "", options: .regularExpression)
+                .replacingOccurrences(of: #"downsample:k=[0-9]+"#, with: "downsample", options: .regularExpression)
                 .replacingOccurrences(of: ":,", with: ":").replacingOccurrences(of: #":( |$)"#, with: "$1", options: .regularExpression)
                 .replacingOccurrences(of: "prune=", with: "")
             return Row(cell: text, family: family.isEmpty ? text : family,
@@ -147,17 +148,20 @@ public struct Sweep {
         md += "![TTFT against kept visual tokens](ttft_vs_kept.svg)\n"
         try md.write(toFile: (directory as NSString).appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
 
-        var families: [String] = []
-        for r in rows where !families.contains(r.family) { families.append(r.family) }
-        func plot(_ title: String, _ x: String, _ y: String, _ fx: (Row) -> Double, _ fy: (Row) -> Double, logX: Bool = false) -> String {
-            SVGPlot(title: title, xLabel: x, yLabel: y, series: families.map { f in
+        // Against kept visual tokens only the cells that cut them (and Full) have something to show.
+        let pruned = rows.filter { $0.cell == "full" || !$0.cell.hasPrefix("kv=") && !$0.cell.hasPrefix("dtype=") }
+        func plot(_ rows: [Row], _ title: String, _ x: String, _ y: String, _ fx: (Row) -> Double, _ fy: (Row) -> Double,
+                  logX: Bool = false) -> String {
+            var families: [String] = []
+            for r in rows where !families.contains(r.family) { families.append(r.family) }
+            return SVGPlot(title: title, xLabel: x, yLabel: y, series: families.map { f in
                 SVGPlot.Series(name: f, points: rows.filter { $0.family == f }.map { (x: fx($0), y: fy($0)) })
             }, logX: logX).render()
         }
         let files = [
-            ("accuracy_vs_kept.svg", plot("Accuracy against kept visual tokens", "kept visual fraction", "accuracy", \.kept, \.accuracy)),
-            ("accuracy_vs_kv.svg", plot("Accuracy against KV cache", "KV bytes (median per question)", "accuracy", \.kvBytes, \.accuracy, logX: true)),
-            ("ttft_vs_kept.svg", plot("Time to first token against kept visual tokens", "kept visual fraction", "TTFT (ms, median)", \.kept, \.ttft)),
+            ("accuracy_vs_kept.svg", plot(pruned, "Accuracy against kept visual tokens", "kept visual fraction", "accuracy", \.kept, \.accuracy)),
+            ("accuracy_vs_kv.svg", plot(rows, "Accuracy against KV cache", "KV bytes (median per question)", "accuracy", \.kvBytes, \.accuracy, logX: true)),
+            ("ttft_vs_kept.svg", plot(pruned, "Time to first token against kept visual tokens", "kept visual fraction", "TTFT (ms, median)", \.kept, \.ttft)),
         ]
         for (name, svg) in files {
             try svg.write(toFile: (directory as NSString).appendingPathComponent(name), atomically: true, encoding: .utf8)
