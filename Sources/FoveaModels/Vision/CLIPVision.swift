@@ -7,7 +7,7 @@ import FoveaIO
 
 public struct CLIPVisionTower: VisionTower {
     public static let family = VisionTowerFamily(
-        modelType: "clip_vision_model", probe: "embeddings.class_embedding",
+        modelType: "clip_vision_model", name: "CLIP ViT", probe: "embeddings.class_embedding",
         parse: { try CLIPVisionTower.configuration(json: $0) },
         load: { try CLIPVisionTower($0, config: $1, blocks: $2) })
 

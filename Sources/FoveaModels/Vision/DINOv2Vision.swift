@@ -15,7 +15,7 @@ import FoveaIO
 
 public struct DINOv2VisionTower: VisionTower {
     public static let family = VisionTowerFamily(
-        modelType: "dinov2", probe: "embeddings.cls_token",
+        modelType: "dinov2", name: "DINOv2 ViT", probe: "embeddings.cls_token",
         parse: { try DINOv2VisionTower.configuration(json: $0) },
         load: { try DINOv2VisionTower($0, config: $1, blocks: $2) })
 
@@ -29,7 +29,6 @@ public struct DINOv2VisionTower: VisionTower {
     static func configuration(json j: JSONConfig) throws -> VisionConfiguration {
         var c = VisionConfiguration()
         c.modelType = "dinov2"
-        c.familyName = "DINOv2 ViT"
         c.hiddenSize = try j.int("hidden_size", default: 768)
         c.layers = try j.int("num_hidden_layers", default: 12)
         c.heads = try j.int("num_attention_heads", default: 12)

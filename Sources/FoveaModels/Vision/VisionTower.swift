@@ -11,8 +11,6 @@ import FoveaIO
 public struct VisionConfiguration: Sendable, Equatable {
     /// The `vision_config.model_type` it was read from.
     public var modelType = "clip_vision_model"
-    /// For reports: "CLIP ViT", "DINOv2 ViT", …
-    public var familyName = "CLIP ViT"
     public var hiddenSize = 768
     public var intermediateSize = 3072
     public var layers = 12
@@ -185,6 +183,8 @@ private func addResidual(_ y: UnsafePointer<Float>, scaledBy gamma: Tensor?, int
 public struct VisionTowerFamily: Sendable {
     /// `vision_config.model_type`.
     public let modelType: String
+    /// For reports: "CLIP ViT", "DINOv2 ViT", …
+    public let name: String
     /// A tensor every checkpoint of this family has, relative to the tower's prefix; finds the prefix.
     public let probe: String
     public let parse: @Sendable (JSONConfig) throws -> VisionConfiguration
