@@ -20,7 +20,6 @@ let package = Package(
     products: [
         .library(name: "Fovea", targets: ["FoveaCore", "FoveaIO", "FoveaKV", "FoveaPruning", "FoveaModels", "FoveaRuntime"]),
         .executable(name: "fovea", targets: ["fovea"]),
-        .executable(name: "fovea-bench", targets: ["fovea-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,7 +47,6 @@ let package = Package(
             name: "fovea",
             dependencies: ["FoveaRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "fovea-bench", dependencies: ["FoveaRuntime"]),
         // Fixture lookup and tolerance helpers shared by the test targets.
         .target(name: "FoveaTestSupport", dependencies: ["FoveaCore", "FoveaIO"]),
         .testTarget(name: "FoveaCoreTests", dependencies: ["FoveaCore", "FoveaTestSupport"]),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch + transformers figure beside fovea-bench: same TinyLLaVA shapes, random
+"""The PyTorch + transformers figure beside `fovea bench --shape tinyllava`: same TinyLLaVA shapes, random
 float32 weights, 2 threads, same prompt length (576 image + 40 text tokens), medians.
 
     python3 scripts/bench_torch.py [--runs 3] [--decode 32]

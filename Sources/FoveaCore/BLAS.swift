@@ -51,6 +51,17 @@ public enum BLAS {
         #endif
     }
 
+    /// The library and the kernels it chose for this CPU ("OpenBLAS 0.3.21 … (core COOPERLAKE)"),
+    /// for benchmark headers: a generic core here means every product runs slow.
+    public static var description: String {
+        #if canImport(Accelerate)
+        return "Accelerate"
+        #else
+        let config = String(cString: openblas_get_config()).trimmingCharacters(in: .whitespaces)
+        return "\(config) (core \(String(cString: openblas_get_corename())), \(threads) threads)"
+        #endif
+    }
+
     public static func setThreads(_ n: Int) {
         #if !canImport(Accelerate)
         openblas_set_num_threads(Int32(n))

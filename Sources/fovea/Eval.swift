@@ -105,19 +105,12 @@ extension Eval {
             bar.update(done: r.index + 1, note: String(format: "accuracy %.3f", correct / Double(r.index + 1)))
         })
         bar.finish()
-        try sweep.report(questions: questions.count, command: CommandLine.arguments.joined(separator: " "), machine: machineDescription())
+        try sweep.report(questions: questions.count, command: CommandLine.arguments.joined(separator: " "), machine: Machine.description)
         print("\(cells.count) cells on \(questions.count) questions; wrote \(out)/report.md and SVG plots")
     }
 }
 
 /// CPU model and core count, for reports.
-func machineDescription() -> String {
-    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-    let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
-        .trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
-    return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores"
-}
-
 /// A one-line bar with an ETA on a terminal's stderr; silent when stderr is not a terminal.
 final class ProgressBar {
     let total: Int

@@ -5,7 +5,7 @@ struct Fovea: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fovea",
         abstract: "Run LLaVA-family vision-language models on the CPU, looking only at what matters.",
-        subcommands: [Inspect.self, Generate.self, Chat.self, Explain.self, Eval.self]
+        subcommands: [Inspect.self, Generate.self, Chat.self, Explain.self, Eval.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,71 @@
+import Foundation
+import FoveaCore
+import FoveaKV
+
+/// The ceilings the model figures are read against: sgemm on this CPU, converting half-precision
+/// weights at load, and the selective decode-attention kernel's cost against the rows it reads.
+public enum KernelBench {
+    public static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// GFLOP/s of a square float32 product of side `n` (median of `runs` after one warm-up).
+    public static func sgemm(n: Int = 2048, runs: Int) -> Double {
+        var rng = SplitMix64(seed: 1)
+        let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
+        for i in 0..<(n * n) { a.data[i] = Float(rng.next() % 1000) / 1000; b.data[i] = Float(rng.next() % 1000) / 1000 }
+        BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+        var times: [Double] = []
+        for _ in 0..<max(runs, 3) {
+            let t = now()
+            BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+            times.append(now() - t)
+        }
+        return 2 * pow(Double(n), 3) / median(times) / 1e9
+    }
+
+    /// G elements/s converting bf16 to float32, what a bf16 checkpoint costs at load.
+    public static func bf16Conversion() -> Double {
+        let count = 128 << 20
+        let half = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
+        defer { half.deallocate() }
+        half.initializeMemory(as: UInt16.self, repeating: 0x3F80, count: count)
+        let converted = Tensor(zeros: [count])
+        var times: [Double] = []
+        for _ in 0..<3 {
+            let t = now()
+            Convert.toFloat(half, dtype: .bf16, count: count, into: converted.data)
+            times.append(now() - t)
+        }
+        return Double(count) / median(times) / 1e9
+    }
+
+    /// One decode query on TinyLlama's attention shapes (32 heads, 4 KV heads, head dim 64) over
+    /// `rows` cached rows, attending 100%, 75%, 50%, 30% and 10% of them: (share, rows, seconds).
+    public static func selective(rows n: Int, runs: Int) -> [(share: Double, rows: Int, seconds: Double)] {
+        let heads = 32, kvHeads = 4, hd = 64
+        let cache = KVCache(layers: 1, kvHeads: kvHeads, headDim: hd, capacity: n)
+        var rng = SplitMix64(seed: 5)
+        let k = (0..<(n * kvHeads * hd)).map { _ in Float(rng.next() % 2000) / 1000 - 1 }
+        cache.layers[0].append(keys: k, values: k, rows: n, positions: (0..<Int32(n)).map { $0 }, origins: Array(repeating: .image, count: n)[...])
+        let q = (0..<(heads * hd)).map { _ in Float(rng.next() % 2000) / 1000 - 1 }
+        var out = [Float](repeating: 0, count: heads * hd), scratch = [Float](repeating: 0, count: heads * n)
+        var results: [(Double, Int, Double)] = []
+        for share in [1.0, 0.75, 0.5, 0.3, 0.1] {
+            let m = Int(Double(n) * share)
+            let list = (0..<m).map { $0 * n / max(m, 1) }
+            cache.layers[0].apply(KVLayerDecision(keep: Array(repeating: nil, count: kvHeads), attend: Array(repeating: share == 1 ? nil : list, count: kvHeads)),
+                                  rope: RotaryEmbedding(headDim: hd, theta: 10000))
+            var times: [Double] = []
+            for _ in 0..<(runs * 20 + 5) {
+                let t = now()
+                Kernels.decodeAttention(q: q, layer: cache.layers[0], heads: heads, output: &out, scale: 0.125, queryPosition: Int32(n),
+                                        window: nil, scratch: &scratch)
+                times.append(now() - t)
+            }
+            results.append((share, m, median(Array(times.dropFirst(5)))))
+        }
+        return results
+    }
+}
