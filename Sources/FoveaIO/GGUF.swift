@@ -126,12 +126,15 @@ public final class GGUFFile: @unchecked Sendable {
         var order: [String] = []
         for (name, dims, type, offset) in infos {
             guard table[name] == nil else { throw FoveaError.badHeader(path: path, reason: "tensor '\(name)' appears twice") }
-            let elements = dims.reduce(1, *)
             guard dims[0] % type.block.elements == 0 else {
                 throw FoveaError.badTensorSpan(path: path, tensor: name,
                     reason: "row length \(dims[0]) is not a multiple of the \(type) block size \(type.block.elements)")
             }
-            let bytes = elements / type.block.elements * type.block.bytes
+            // Header dimensions are attacker-controlled: four of 2³¹ overflow any product.
+            guard let elements = checkedProduct(dims), let bytes = checkedProduct([elements / type.block.elements, type.block.bytes]),
+                  bytes <= file.size else {
+                throw FoveaError.badTensorSpan(path: path, tensor: name, reason: "shape \(dims.reversed()) (\(type)) is larger than the whole file (\(file.size) bytes)")
+            }
             guard offset % UInt64(alignment) == 0 else {
                 throw FoveaError.badTensorSpan(path: path, tensor: name, reason: "offset \(offset) is not aligned to \(alignment)")
             }

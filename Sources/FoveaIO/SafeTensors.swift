@@ -83,15 +83,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 throw FoveaError.badTensorSpan(path: path, tensor: name,
                                                reason: "data_offsets end \(end) is past the data section (\(dataSize) bytes); file truncated?")
             }
-            var elements = 1
-            for d in shape {
-                let (p, overflow) = elements.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw FoveaError.badTensorSpan(path: path, tensor: name, reason: "shape \(shape) overflows") }
-                elements = p
+            guard let bytes = checkedProduct(shape + [dtype.byteSize]) else {
+                throw FoveaError.badTensorSpan(path: path, tensor: name, reason: "shape \(shape) × \(dtype.byteSize) bytes overflows")
             }
-            guard elements * dtype.byteSize == end - begin else {
+            guard bytes == end - begin else {
                 throw FoveaError.badTensorSpan(path: path, tensor: name,
-                    reason: "shape \(shape) × \(dtype.byteSize) bytes (\(dtype.rawValue)) = \(elements * dtype.byteSize) bytes, but data_offsets span \(end - begin)")
+                    reason: "shape \(shape) × \(dtype.byteSize) bytes (\(dtype.rawValue)) = \(bytes) bytes, but data_offsets span \(end - begin)")
             }
             infos[name] = TensorInfo(name: name, dtype: dtype, shape: shape, offset: dataStart + begin, byteCount: end - begin)
         }
@@ -209,6 +206,19 @@ public final class WeightStore: TensorSource, @unchecked Sendable {
     public var parameterCount: Int { dtypeCounts.values.reduce(0, +) }
 
     public var totalBytes: Int { files.reduce(0) { $0 + $1.tensors.values.reduce(0) { $0 + $1.byteCount } } }
+}
+
+/// The product of non-negative sizes, or nil when it overflows: checkpoint headers are untrusted
+/// and a product that wraps would pass every later bounds check.
+func checkedProduct(_ factors: [Int]) -> Int? {
+    var p = 1
+    for f in factors {
+        guard f >= 0 else { return nil }
+        let (q, overflow) = p.multipliedReportingOverflow(by: f)
+        if overflow { return nil }
+        p = q
+    }
+    return p
 }
 
 /// Deterministic pseudo-random weights of whatever shape is asked for: lets benchmarks

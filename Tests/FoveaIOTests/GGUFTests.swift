@@ -111,4 +111,15 @@ struct GGUFTests {
         let o = #expect(throws: FoveaError.self) { try GGUFFile(path: overlap) }
         guard case .overlappingTensors = o else { Issue.record("wrong error \(String(describing: o))"); return }
     }
+
+    @Test("dimensions whose product overflows are refused, not trapped on")
+    func overflowingShape() {
+        var b = GGUFBuilder(); b.header(tensors: 1, kvs: 0)
+        b.tensorInfo("huge", dims: [1 << 31 - 32, 1 << 31 - 1, 1 << 31 - 1, 1 << 31 - 1], type: 8, offset: 0)
+        b.align(); b.bytes += [UInt8](repeating: 0, count: 64)
+        b.write(file("huge.gguf"))
+        let e = #expect(throws: FoveaError.self) { try GGUFFile(path: file("huge.gguf")) }
+        guard case .badTensorSpan(_, "huge", let reason) = e else { Issue.record("wrong error \(String(describing: e))"); return }
+        #expect(reason.contains("larger than the whole file"))
+    }
 }

@@ -85,6 +85,15 @@ struct SafeTensorsTests {
         #expect(reason.contains("12 bytes") && reason.contains("span 16"))
     }
 
+    @Test("a shape whose byte size overflows is refused, not trapped on")
+    func overflowingShape() throws {
+        // 2⁶² elements fit in an Int; 2⁶² × 4 bytes do not.
+        writeSafetensors(file("x.safetensors"), header: #"{"w":{"dtype":"F32","shape":[2147483648,2147483648],"data_offsets":[0,4]}}"#, data: floats([1]))
+        let e = #expect(throws: FoveaError.self) { try SafeTensorsFile(path: file("x.safetensors")) }
+        guard case .badTensorSpan(_, "w", let reason) = e else { Issue.record("wrong error \(String(describing: e))"); return }
+        #expect(reason.contains("overflows"))
+    }
+
     @Test("overlapping spans are refused")
     func overlap() throws {
         let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
