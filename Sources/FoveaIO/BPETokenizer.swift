@@ -15,7 +15,7 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
     let addedIds: Set<Int>
     let splitDigits: Bool
     let regex: NSRegularExpression
-    private var cache: [String: [Int]] = [:]
+    private var cache: [String: (ids: [Int], missing: [String])] = [:]
     private let lock = NSLock()
 
     /// The pattern `tokenizers`' ByteLevel pre-tokenizer uses when `use_regex` is true.
@@ -23,6 +23,9 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
 
     public init(vocab: [String: Int], merges: [(String, String)], addedTokens: [AddedToken], splitDigits: Bool,
                 pattern: String = ByteLevelBPETokenizer.gpt2Pattern, path: String = "tokenizer") throws {
+        for (field, id) in vocab.map({ ("model.vocab.\($0.key)", $0.value) }) + addedTokens.map({ ("added token \($0.content.debugDescription)", $0.id) }) {
+            try TokenizerLoader.checkId(id, path: path, field: field)
+        }
         self.vocab = pieceVocabulary(vocab)
         var inverse = [String](repeating: "", count: (vocab.values.max() ?? -1) + 1)
         for (t, i) in vocab where i >= 0 { inverse[i] = t }
@@ -43,15 +46,20 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
 
     // MARK: Encoding
 
-    public func encode(_ text: String, specialTokens: Bool = true) -> [Int] {
-        var out: [Int] = []
+    public func tokenize(_ text: String, specialTokens: Bool = true) -> (ids: [Int], unknown: [String]) {
+        var out: [Int] = [], unknown: [String] = []
         for segment in splitAddedTokens(text, addedTokens, specialTokens: specialTokens) {
             switch segment {
             case .token(let id): out.append(id)
-            case .text(let s, _): for piece in preTokenize(s) { out += bpe(piece) }
+            case .text(let s, _):
+                for piece in preTokenize(s) {
+                    let (ids, missing) = bpe(piece)
+                    out += ids
+                    unknown += missing.map { String(decoding: ByteLevel.decode($0), as: UTF8.self) }
+                }
             }
         }
-        return out
+        return (out, unknown)
     }
 
     /// Pieces in byte-level alphabet, ready for BPE.
@@ -84,18 +92,21 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
     }
 
     /// Merges one piece's symbols by rank; cached per piece.
-    func bpe(_ piece: String) -> [Int] {
+    /// Real vocabularies leave out some control bytes (SmolLM2 has no symbol for 0x04): those are
+    /// reported, not silently dropped. Merges only make tokens (checked at load).
+    func bpe(_ piece: String) -> (ids: [Int], missing: [String]) {
         lock.lock()
         if let hit = cache[piece] { lock.unlock(); return hit }
         lock.unlock()
-        let symbols = merges.apply(scalarPieces(piece))
-        // Byte-level alphabet covers every byte, so each symbol is in the vocabulary.
-        let ids = symbols.compactMap { vocab[$0] }
+        var ids: [Int] = [], missing: [String] = []
+        for symbol in merges.apply(scalarPieces(piece)) {
+            if let id = vocab[symbol] { ids.append(id) } else { missing.append(symbol.string) }
+        }
         lock.lock()
         if cache.count > 100_000 { cache.removeAll(keepingCapacity: true) }
-        cache[piece] = ids
+        cache[piece] = (ids, missing)
         lock.unlock()
-        return ids
+        return (ids, missing)
     }
 
     // MARK: Decoding

@@ -16,6 +16,8 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
     case unsupportedModel(path: String, field: String, value: String)
     case invalidConfig(path: String, field: String, reason: String)
     case invalidInput(reason: String)
+    /// Characters a tokenizer's vocabulary cannot spell (no byte for them, no unknown token).
+    case unencodableText(symbols: [String])
 
     public var errorDescription: String? {
         switch self {
@@ -32,6 +34,9 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
         case .unsupportedModel(let p, let f, let v): "\(p): unsupported \(f) '\(v)'"
         case .invalidConfig(let p, let f, let r): "\(p): field '\(f)': \(r)"
         case .invalidInput(let r): r
+        case .unencodableText(let s):
+            "the tokenizer cannot encode \(s.count) character(s) of the text (its vocabulary has no symbol for them and no unknown token): "
+                + s.prefix(5).map { $0.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ") }.joined(separator: ", ")
         }
     }
 }

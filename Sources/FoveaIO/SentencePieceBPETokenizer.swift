@@ -3,8 +3,10 @@ import Foundation
 /// What the runtime needs of a tokenizer.
 public protocol TextTokenizer: Sendable {
     /// Token ids for `text`; added tokens are matched first (special ones only if `specialTokens`),
-    /// and the tokenizer's own prefix (e.g. BOS) is added if it declares one.
-    func encode(_ text: String, specialTokens: Bool) -> [Int]
+    /// and the tokenizer's own prefix (e.g. BOS) is added if it declares one. Symbols the vocabulary
+    /// cannot spell become the unknown token where there is one (as `tokenizers` does); where there
+    /// is none they are left out and listed in `unknown`.
+    func tokenize(_ text: String, specialTokens: Bool) -> (ids: [Int], unknown: [String])
     /// The UTF-8 bytes `ids` stand for (special tokens as their text unless skipped).
     func bytes(_ ids: [Int], skipSpecial: Bool) -> [UInt8]
     /// The bytes one generated token adds to a stream (special tokens skipped).
@@ -14,7 +16,15 @@ public protocol TextTokenizer: Sendable {
 extension TextTokenizer {
     public func streamBytes(_ id: Int) -> [UInt8] { bytes([id], skipSpecial: true) }
 
-    public func encode(_ text: String) -> [Int] { encode(text, specialTokens: true) }
+    /// `tokenize`'s ids, dropping what the vocabulary cannot spell as `tokenizers` does without an unknown token.
+    public func encode(_ text: String, specialTokens: Bool = true) -> [Int] { tokenize(text, specialTokens: specialTokens).ids }
+
+    /// The ids, or an error naming the characters the vocabulary cannot spell: what a user's prompt needs.
+    public func encodeChecked(_ text: String, specialTokens: Bool = true) throws -> [Int] {
+        let (ids, unknown) = tokenize(text, specialTokens: specialTokens)
+        guard unknown.isEmpty else { throw FoveaError.unencodableText(symbols: unknown) }
+        return ids
+    }
     public func decode(_ ids: [Int], skipSpecial: Bool = false) -> String {
         String(decoding: bytes(ids, skipSpecial: skipSpecial), as: UTF8.self)
     }
@@ -110,8 +120,8 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
         byteIds = byteFallback && bytes.allSatisfy { $0 != nil } ? bytes.map { $0! } : nil
     }
 
-    public func encode(_ text: String, specialTokens: Bool = true) -> [Int] {
-        var out = prefix
+    public func tokenize(_ text: String, specialTokens: Bool = true) -> (ids: [Int], unknown: [String]) {
+        var out = prefix, unknown: [String] = []
         for seg in splitAddedTokens(text, addedTokens, specialTokens: specialTokens) {
             switch seg {
             case .token(let id): out.append(id)
@@ -132,11 +142,13 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
                     } else if let unkId {
                         if !lastWasUnk { out.append(unkId) }   // fuse_unk
                         lastWasUnk = true
+                    } else {
+                        unknown.append(sym.string)
                     }
                 }
             }
         }
-        return out
+        return (out, unknown)
     }
 
     public func bytes(_ ids: [Int], skipSpecial: Bool = false) -> [UInt8] {

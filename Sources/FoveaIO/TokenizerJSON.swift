@@ -42,6 +42,7 @@ public enum TokenizerLoader {
         vocab.reserveCapacity(vocabAny.count)
         for (k, v) in vocabAny {
             guard let n = v as? NSNumber else { throw FoveaError.invalidConfig(path: path, field: "model.vocab.\(k)", reason: "id is not a number") }
+            try checkId(n.intValue, path: path, field: "model.vocab.\(k)")
             vocab[k] = n.intValue
         }
         guard let mergesAny = model.raw["merges"] as? [Any] else {
@@ -58,9 +59,26 @@ public enum TokenizerLoader {
             guard let d = a as? [String: Any], let id = (d["id"] as? NSNumber)?.intValue, let content = d["content"] as? String else {
                 throw FoveaError.invalidConfig(path: path, field: "added_tokens[\(i)]", reason: "expected {id, content}")
             }
+            try checkId(id, path: path, field: "added_tokens[\(i)].id")
             added.append(.init(id: id, content: content, special: (d["special"] as? Bool) ?? false))
         }
+        // As `tokenizers` does at load (MergeTokenOutOfVocabulary): a merge whose parts or result are
+        // not tokens would make encoding drop text silently.
+        for (i, (a, b)) in merges.enumerated() {
+            for t in [a, b, a + b] where vocab[t] == nil {
+                throw FoveaError.invalidConfig(path: path, field: "model.merges[\(i)]", reason: "'\(a) \(b)': \(t.debugDescription) is not in the vocabulary")
+            }
+        }
         return BPEParts(vocab: vocab, merges: merges, added: added, model: model)
+    }
+
+    /// Token ids index tables sized by the largest id: a negative one would trap, a huge one
+    /// would allocate the machine away. No published vocabulary comes near 2²⁴ entries.
+    static let maxTokenId = 1 << 24
+    static func checkId(_ id: Int, path: String, field: String) throws {
+        guard id >= 0 && id < maxTokenId else {
+            throw FoveaError.invalidConfig(path: path, field: field, reason: "token id \(id) is outside 0..<\(maxTokenId)")
+        }
     }
 
     public static func byteLevelBPE(path: String) throws -> ByteLevelBPETokenizer {
@@ -112,13 +130,24 @@ extension TokenizerLoader {
                 if piece["Sequence"] != nil { break }
                 if let st = piece["SpecialToken"] as? [String: Any], let name = st["id"] as? String,
                    let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [NSNumber] {
+                    for id in ids { try checkId(id.intValue, path: path, field: "post_processor.special_tokens.\(name).ids") }
                     prefix += ids.map(\.intValue)
                 }
             }
         }
+        let unk = try p.model.string("unk_token"), byteFallback = try p.model.bool("byte_fallback", default: false)
+        if byteFallback, let missing = (0..<256).first(where: { p.vocab[String(format: "<0x%02X>", $0)] == nil }), unk == nil {
+            throw FoveaError.invalidConfig(path: path, field: "model.vocab", reason: String(
+                format: "byte_fallback is on but the byte token <0x%02X> is missing, and there is no unk_token", missing))
+        }
+        guard byteFallback || unk != nil else {
+            throw FoveaError.invalidConfig(path: path, field: "model", reason: "neither byte_fallback nor unk_token: text outside the vocabulary could not be encoded")
+        }
+        if let unk, p.vocab[unk] == nil, !p.added.contains(where: { $0.content == unk }) {
+            throw FoveaError.invalidConfig(path: path, field: "model.unk_token", reason: "\(unk.debugDescription) is not a token")
+        }
         return SentencePieceBPETokenizer(vocab: p.vocab, merges: p.merges, addedTokens: p.added, prepend: prepend, prefix: prefix,
-                                         unkToken: try p.model.string("unk_token"),
-                                         byteFallback: try p.model.bool("byte_fallback", default: false))
+                                         unkToken: unk, byteFallback: byteFallback)
     }
 
     /// The tokenizer a GGUF file carries in `tokenizer.ggml.*` (byte-level BPE, `gpt2` model).

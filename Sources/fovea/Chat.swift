@@ -44,7 +44,7 @@ struct Chat: ParsableCommand {
             guard let line = readLine(), !line.isEmpty, line != "/quit" else { break }
             messages.append(ChatMessage(.user, line))
             // The whole conversation is re-encoded each turn: simple, and exact for every template.
-            let ids = tokenizer.encode(chat.render(messages, images: images.count))
+            let ids = try tokenizer.encodeChecked(chat.render(messages, images: images.count))
             var stream = StreamingDecoder()
             var answer: [UInt8] = []
             let stops = Set(loaded.model.config.text.eosTokenIds)

@@ -89,7 +89,7 @@ struct Generate: ParsableCommand {
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(.system, system)) }
             messages.append(ChatMessage(.user, prompt ?? ""))
-            ids = tokenizer.encode(chat.render(messages, images: images.count))
+            ids = try tokenizer.encodeChecked(chat.render(messages, images: images.count))
         }
         let sampling = try self.sampling.parameters
         let request = GenerationRequest(tokens: ids, images: images, maxNewTokens: maxTokens, sampling: sampling,

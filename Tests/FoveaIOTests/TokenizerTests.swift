@@ -90,4 +90,58 @@ struct TokenizerErrorTests {
         let wordPiece = write(#"{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}"#)
         #expect(throws: FoveaError.self) { try TokenizerLoader.load(path: wordPiece) }
     }
+
+    /// A byte-level tokenizer.json whose vocabulary holds the whole byte alphabet plus `extra`.
+    func byteLevel(extra: [String: Int] = [:], merges: String = "[]", added: String = "[]") -> String {
+        var vocab: [String: Int] = [:]
+        for (i, c) in ByteLevel.byteToChar.enumerated() { vocab[String(c)] = i }
+        for (k, v) in extra { vocab[k] = v }
+        let v = String(decoding: try! JSONSerialization.data(withJSONObject: vocab), as: UTF8.self)
+        return #"{"pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": \#(added), "model": {"type": "BPE", "vocab": \#(v), "merges": \#(merges)}}"#
+    }
+
+    @Test("added tokens with negative or absurd ids are refused at load (they trapped, or allocated by id)")
+    func addedIds() throws {
+        _ = try TokenizerLoader.load(path: write(byteLevel(added: #"[{"id": 300, "content": "<x>", "special": true}]"#)))
+        for id in ["-1", "99999999999"] {
+            let path = write(byteLevel(added: #"[{"id": \#(id), "content": "<x>", "special": true}]"#))
+            let e = #expect(throws: FoveaError.self) { try TokenizerLoader.load(path: path) }
+            guard case .invalidConfig(_, "added_tokens[0].id", let reason) = e else { Issue.record("wrong error \(String(describing: e))"); continue }
+            #expect(reason.contains("token id \(id)"))
+        }
+        let vocabId = write(byteLevel(extra: ["ab": -5]))
+        #expect(throws: FoveaError.invalidConfig(path: vocabId, field: "model.vocab.ab", reason: "token id -5 is outside 0..<16777216")) {
+            try TokenizerLoader.load(path: vocabId)
+        }
+    }
+
+    @Test("a byte the vocabulary cannot spell is reported, not dropped; merges into unknown tokens are refused at load")
+    func coverage() throws {
+        var vocab: [String: Int] = [:]
+        for (i, c) in ByteLevel.byteToChar.enumerated() where i != 0x04 { vocab[String(c)] = i }   // SmolLM2 lacks 0x04 too
+        let v = String(decoding: try JSONSerialization.data(withJSONObject: vocab), as: UTF8.self)
+        let tok = try TokenizerLoader.load(path: write(#"{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": \#(v), "merges": []}}"#))
+        #expect(tok.tokenize("a\u{04}b", specialTokens: true).unknown == ["\u{04}"])
+        #expect(tok.encode("a\u{04}b") == [0x61, 0x62])   // what `tokenizers` gives: the byte dropped
+        let e = #expect(throws: FoveaError.self) { try tok.encodeChecked("a\u{04}b") }
+        #expect(e == .unencodableText(symbols: ["\u{04}"]))
+        #expect(e?.localizedDescription.contains("U+0004") == true)
+        #expect(try tok.encodeChecked("ab") == [0x61, 0x62])
+        let merge = write(byteLevel(merges: #"["a b"]"#))
+        #expect(throws: FoveaError.invalidConfig(path: merge, field: "model.merges[0]", reason: "'a b': \"ab\" is not in the vocabulary")) {
+            try TokenizerLoader.load(path: merge)
+        }
+        let ok = try TokenizerLoader.load(path: write(byteLevel(extra: ["ab": 256], merges: #"["a b"]"#)))
+        #expect(ok.encode("abA") == [256, 0x41])   // the test vocabulary numbers symbols by byte value
+    }
+
+    @Test("SentencePiece BPE with no way to spell unknown text, or an unk_token that is not a token, is refused")
+    func sentencePieceCoverage() {
+        let none = write(#"{"pre_tokenizer": {"type": "Metaspace"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#)
+        #expect(throws: FoveaError.self) { try TokenizerLoader.load(path: none) }
+        let badUnk = write(#"{"pre_tokenizer": {"type": "Metaspace"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "unk_token": "<unk>"}}"#)
+        #expect(throws: FoveaError.invalidConfig(path: badUnk, field: "model.unk_token", reason: "\"<unk>\" is not a token")) {
+            try TokenizerLoader.load(path: badUnk)
+        }
+    }
 }
