@@ -1,3 +1,4 @@
+import Foundation
 /// Which keys each query may see.
 public enum AttentionMask: Sendable, Equatable {
     /// Every query sees every key (vision encoders).
@@ -35,6 +36,13 @@ public struct AttentionGeometry: Sendable {
         self.valueStride = valueStride ?? kvHeads * headDim
         self.outputStride = outputStride ?? heads * headDim
     }
+}
+
+public struct AttentionRowOutOfRange: Error, LocalizedError, Equatable {
+    public let row: Int
+    public let queries: Int
+    public init(row: Int, queries: Int) { self.row = row; self.queries = queries }
+    public var errorDescription: String? { "attention row \(row) was requested from \(queries) query rows" }
 }
 
 /// What a caller wants back besides the attention output. Methods read these
@@ -90,6 +98,8 @@ extension Kernels {
     /// in place and multiplied by V. The full [queries × keys] matrix never exists; the
     /// requested rows and column sums are read off each block as it passes.
     /// Under a causal mask a block only multiplies the keys its last row can see.
+    /// Throws `AttentionRowOutOfRange` when a requested row is not a query row: handing back zeros
+    /// for it would let a method rank tokens on nothing.
     @discardableResult
     public static func attention(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
@@ -99,7 +109,10 @@ extension Kernels {
         blockRows: Int = 128,
         scratch reusable: ScratchProvider? = nil,
         positions: (queries: UnsafePointer<Int32>, keys: UnsafePointer<Int32>)? = nil
-    ) -> AttentionReadout {
+    ) throws -> AttentionReadout {
+        if let bad = request.rows.first(where: { $0 < 0 || $0 >= g.queries }) {
+            throw AttentionRowOutOfRange(row: bad, queries: g.queries)
+        }
         let hd = g.headDim
         let group = g.heads / g.kvHeads
         let block = max(1, min(blockRows, g.queries))

@@ -16,6 +16,15 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
     case unsupportedModel(path: String, field: String, value: String)
     case invalidConfig(path: String, field: String, reason: String)
     case invalidInput(reason: String)
+    /// An image file that cannot be decoded, or an image the preprocessing refuses.
+    case invalidImage(name: String, reason: String)
+    /// A user-supplied argument (CLI option, method spec, request field) with a value it cannot take.
+    case invalidArgument(name: String, value: String, reason: String)
+    /// A prompt with no tokens, or more than the model's context holds.
+    case emptyPrompt
+    case promptTooLong(tokens: Int, context: Int)
+    /// What a run would need against what the machine has, in bytes.
+    case insufficientMemory(what: String, neededBytes: Int, availableBytes: Int)
     /// Characters a tokenizer's vocabulary cannot spell (no byte for them, no unknown token).
     case unencodableText(symbols: [String])
 
@@ -34,6 +43,12 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
         case .unsupportedModel(let p, let f, let v): "\(p): unsupported \(f) '\(v)'"
         case .invalidConfig(let p, let f, let r): "\(p): field '\(f)': \(r)"
         case .invalidInput(let r): r
+        case .invalidImage(let n, let r): "\(n): \(r)"
+        case .invalidArgument(let n, let v, let r): "\(n) \(v.debugDescription): \(r)"
+        case .emptyPrompt: "the prompt has no tokens"
+        case .promptTooLong(let t, let c): "the prompt has \(t) tokens but the model's context holds \(c) (max_position_embeddings)"
+        case .insufficientMemory(let w, let n, let a):
+            String(format: "%@ needs about %.2f GB but this machine has %.2f GB", w, Double(n) / 1e9, Double(a) / 1e9)
         case .unencodableText(let s):
             "the tokenizer cannot encode \(s.count) character(s) of the text (its vocabulary has no symbol for them and no unknown token): "
                 + s.prefix(5).map { $0.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ") }.joined(separator: ", ")

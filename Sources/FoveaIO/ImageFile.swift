@@ -39,7 +39,7 @@ public enum ImageDecoder {
         let isPNG = data.starts(with: [0x89, 0x50, 0x4E, 0x47])
         let isJPEG = data.starts(with: [0xFF, 0xD8])
         guard isPNG || isJPEG else {
-            throw FoveaError.invalidInput(reason: "\(name): not a PNG or JPEG file (unrecognised signature)")
+            throw FoveaError.invalidImage(name: name, reason: "not a PNG or JPEG file (unrecognised signature)")
         }
         let code: Int32 = data.withUnsafeBytes { raw in
             let base = raw.bindMemory(to: UInt8.self).baseAddress!
@@ -49,8 +49,8 @@ public enum ImageDecoder {
         }
         let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard code == 0, let pixels = image.pixels else {
-            if code == -3 { throw FoveaError.invalidInput(reason: "\(name): \(text) (raise the limit if this is intended)") }
-            throw FoveaError.invalidInput(reason: "\(name): \(text)")
+            if code == -3 { throw FoveaError.invalidImage(name: name, reason: "\(text) (raise the limit if this is intended)") }
+            throw FoveaError.invalidImage(name: name, reason: text)
         }
         defer { fovea_free(pixels) }
         let w = Int(image.width), h = Int(image.height), c = Int(image.channels)

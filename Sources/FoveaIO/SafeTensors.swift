@@ -134,7 +134,14 @@ public final class SafeTensorsFile: @unchecked Sendable {
         switch info.dtype {
         case .i64: return (0..<count).map { Int(src.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
         case .i32: return (0..<count).map { Int(src.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }
-        default: return try load(name).toArray().map { Int($0) }
+        default:
+            // Float-stored integers (image_sizes written by numpy as float): NaN or ±inf would trap in Int().
+            return try load(name).toArray().map { v in
+                guard v.isFinite, v == v.rounded(), abs(v) < 2_147_483_648 else {
+                    throw FoveaError.badTensorSpan(path: path, tensor: name, reason: "value \(v) is not an integer")
+                }
+                return Int(v)
+            }
         }
     }
 }

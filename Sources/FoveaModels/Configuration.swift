@@ -156,6 +156,12 @@ public struct ModelConfiguration: Sendable, Equatable {
         if kind == .llavaNext {
             gridPinpoints = try j.intPairs("image_grid_pinpoints") ?? [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
             try j.check(!gridPinpoints.isEmpty, "image_grid_pinpoints", "empty list")
+            if let tile = vision?.imageSize {
+                for p in gridPinpoints {
+                    try j.check(p.count == 2 && p[0] > 0 && p[1] > 0 && p[0] % tile == 0 && p[1] % tile == 0 && (p[0] / tile) * (p[1] / tile) <= 64,
+                                "image_grid_pinpoints", "\(p) is not a grid of at most 64 tiles of the vision tower's \(tile) pixels")
+                }
+            }
             // Packing reshapes each tile's tokens into a square grid: it needs CLS dropped.
             try j.check(featureStrategy == .default, "vision_feature_select_strategy",
                         "llava_next packs tiles into a patch grid and needs 'default' (CLS dropped), found '\(strategy)'")

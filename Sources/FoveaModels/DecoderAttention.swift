@@ -51,9 +51,9 @@ extension LlamaDecoder {
                 lc.gather(head: g, values: false, into: kv)
                 lc.gather(head: g, values: true, into: kv + n * hd)
                 let keyPositions = lc.heads[g].positions
-                ws.positions.withUnsafeBufferPointer { qp in
-                    keyPositions.withUnsafeBufferPointer { kp in
-                        _ = Kernels.attention(
+                try ws.positions.withUnsafeBufferPointer { qp in
+                    try keyPositions.withUnsafeBufferPointer { kp in
+                        _ = try Kernels.attention(
                             q: q + g * group * hd, k: kv, v: kv + n * hd, output: attn + g * group * hd,
                             geometry: AttentionGeometry(queries: L, keys: n, heads: group, kvHeads: 1, headDim: hd,
                                                         queryStride: qd, keyStride: hd, valueStride: hd, outputStride: qd),
@@ -71,8 +71,8 @@ extension LlamaDecoder {
         let w = min(needs.window, L)
         req.rows += Array((L - w)..<L)
         req.rows += request.rows
-        let readout = ws.positions.withUnsafeBufferPointer { pos in
-            Kernels.attention(
+        let readout = try ws.positions.withUnsafeBufferPointer { pos in
+            try Kernels.attention(
                 q: q, k: k, v: v, output: attn,
                 geometry: AttentionGeometry(queries: L, keys: L, heads: c.heads, kvHeads: c.kvHeads, headDim: hd),
                 mask: .causal(queryOffset: 0, window: c.slidingWindow), scale: scale, request: req, scratch: ws.scores,

@@ -16,6 +16,8 @@ public struct ImageInput: Sendable {
     /// Original (height, width) before preprocessing; LLaVA-NeXT needs it to unpad.
     public var originalHeight: Int
     public var originalWidth: Int
+    /// Longest original side `encode` accepts (anyres ratios stay exact in Double well past it).
+    public static let maxSide = 1 << 20
 
     public init(pixels: Tensor, originalHeight: Int, originalWidth: Int) {
         self.pixels = pixels
@@ -130,6 +132,10 @@ public final class VisionLanguageModel: @unchecked Sendable {
         guard let v = config.vision, let vision, let projector, let geometry = visionGeometry else {
             throw FoveaError.invalidInput(reason: "\(directory): a text-only model cannot take images")
         }
+        // The original size drives anyres arithmetic (ratios, grid choice): zero or absurd sizes trap there.
+        for (name, value) in [("height", image.originalHeight), ("width", image.originalWidth)] where !(1...ImageInput.maxSide).contains(value) {
+            throw FoveaError.invalidArgument(name: "image \(name)", value: "\(value)", reason: "must be 1…\(ImageInput.maxSide) pixels")
+        }
         let expected = [partitions(height: image.originalHeight, width: image.originalWidth), v.channels, v.imageSize, v.imageSize]
         guard image.pixels.shape == expected else {
             throw FoveaError.shapeMismatch(tensor: "pixel_values", expected: expected, actual: image.pixels.shape)
@@ -144,7 +150,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
         if pruner != nil && config.visionFeatureLayers.count != 1 {
             throw FoveaError.invalidInput(reason: "\(plan.spec.name): pruning reads one feature layer; this model concatenates \(config.visionFeatureLayers)")
         }
-        let out = vision(pixels: image.pixels.data, partitions: P, featureLayers: config.visionFeatureLayers,
+        let out = try vision(pixels: image.pixels.data, partitions: P, featureLayers: config.visionFeatureLayers,
                          clsAttentionLayers: needs.clsAttentionLayers, meanKeysLayer: needs.meanKeysLayer,
                          receivedAttentionLayers: needs.receivedAttentionLayers)
         let T = v.patches + 1, width = config.visionFeatureWidth, D = projector.outDim

@@ -63,7 +63,14 @@ public final class Generator: @unchecked Sendable {
     /// Runs the full pipeline and calls `onToken` with each new token as it is chosen
     /// (return false to stop early).
     public func generate(_ request: GenerationRequest, onToken: (Int) -> Bool = { _ in true }) throws -> GenerationResult {
-        guard request.maxNewTokens >= 0 else { throw FoveaError.invalidInput(reason: "max new tokens must be ≥ 0") }
+        let context = model.config.text.maxPositions
+        guard request.maxNewTokens >= 0 && request.maxNewTokens <= context else {
+            throw FoveaError.invalidArgument(name: "max new tokens", value: "\(request.maxNewTokens)",
+                                             reason: "must be 0…\(context) (the model's context, max_position_embeddings)")
+        }
+        // An empty prompt would leave prefill nothing to produce logits from.
+        guard !request.tokens.isEmpty else { throw FoveaError.emptyPrompt }
+        guard request.tokens.count <= context else { throw FoveaError.promptTooLong(tokens: request.tokens.count, context: context) }
         var stats = RunStatistics()
         stats.method = request.pruning.description
         let t0 = now()
@@ -78,7 +85,12 @@ public final class Generator: @unchecked Sendable {
         let t1 = now()
         let seq = try model.embed(tokens: request.tokens, images: encoded, positions: request.pruning.positions)
         stats.promptTokens = seq.count
-        let capacity = seq.count + request.maxNewTokens
+        // Positions, not rows, are what RoPE and the context limit count (pruning under pos=orig leaves gaps).
+        let used = Int(seq.positions.last ?? -1) + 1
+        guard used <= context else { throw FoveaError.promptTooLong(tokens: used, context: context) }
+        // Generation ends where the context does, as llama.cpp's does.
+        let maxNew = min(request.maxNewTokens, context - used)
+        let capacity = seq.count + maxNew
         let pool = pools[request.kv.storage] ?? model.decoder.makePool(storage: request.kv.storage)
         pools[request.kv.storage] = pool
         let cache: KVCache
@@ -117,7 +129,7 @@ public final class Generator: @unchecked Sendable {
         let t2 = now()
         workspace.decodeAttentionSeconds = 0
         var stepLogits: [[Float]] = []
-        let limit = request.forcedTokens?.count ?? request.maxNewTokens
+        let limit = min(request.forcedTokens?.count ?? maxNew, maxNew)
         while out.count < limit {
             if request.keepStepLogits { stepLogits.append(out.isEmpty ? firstLogits : current.toArray()) }
             let next = request.forcedTokens?[out.count] ?? sampler.sample(current.data, count: model.config.text.vocabSize)

@@ -31,7 +31,7 @@ struct Explain: ParsableCommand {
         guard let v = m.config.vision else { throw ValidationError("\(model) is a text-only model; there is nothing to explain") }
         let plan = try pruning.plan
         let processor = try ImageProcessor(directory: model)
-        let input = processor(try ImageDecoder.decode(path: image, maxPixels: maxPixels))
+        let input = try processor(try ImageDecoder.decode(path: image, maxPixels: maxPixels))
         let encoded = try m.encode(input, plan: plan)
         try ImageEncoder.writePNG(KeptMap.render(input, encoded, mean: processor.mean, std: processor.std, gridSide: v.gridSide), path: out)
         if let json { try KeptMap.json(encoded, method: plan.description).write(to: URL(fileURLWithPath: json)) }

@@ -73,7 +73,7 @@ struct Generate: ParsableCommand {
         if !imageFiles.isEmpty {
             guard m.config.vision != nil else { throw ValidationError("\(model) is a text-only model; it cannot take --image") }
             let processor = try ImageProcessor(directory: model)
-            for file in imageFiles { images.append(processor(try ImageDecoder.decode(path: file, maxPixels: maxPixels))) }
+            for file in imageFiles { images.append(try processor(try ImageDecoder.decode(path: file, maxPixels: maxPixels))) }
         }
         var ids: [Int]
         if let tokens {

@@ -40,7 +40,7 @@ func naiveAttention(q: [Float], k: [Float], v: [Float], L: Int, S: Int, heads: I
 @Suite("Attention kernel")
 struct AttentionTests {
     @Test("a sliding window given positions counts positions, not rows (rows of a pruned sequence)")
-    func windowByPosition() {
+    func windowByPosition() throws {
         let L = 6, heads = 2, hd = 4
         let positions: [Int32] = [0, 1, 10, 20, 21, 30]
         var rng = SplitMix64(seed: 4)
@@ -48,8 +48,8 @@ struct AttentionTests {
         let k = (0..<(L * heads * hd)).map { _ in Float(rng.next() % 2000) / 1000 - 1 }
         let v = (0..<(L * heads * hd)).map { _ in Float(rng.next() % 2000) / 1000 - 1 }
         var out = [Float](repeating: 0, count: L * heads * hd)
-        let r = positions.withUnsafeBufferPointer { p in
-            Kernels.attention(q: q, k: k, v: v, output: &out, geometry: AttentionGeometry(queries: L, keys: L, heads: heads, kvHeads: heads, headDim: hd),
+        let r = try positions.withUnsafeBufferPointer { p in
+            try Kernels.attention(q: q, k: k, v: v, output: &out, geometry: AttentionGeometry(queries: L, keys: L, heads: heads, kvHeads: heads, headDim: hd),
                               mask: .causal(queryOffset: 0, window: 5), scale: 1 / 2, request: AttentionRequest(rows: [4]),
                               blockRows: 2, positions: (p.baseAddress!, p.baseAddress!))
         }
@@ -73,7 +73,7 @@ struct AttentionTests {
     ]
 
     @Test("output, requested rows and column sums match the full-matrix reference", arguments: cases)
-    func matchesReference(_ c: Case) {
+    func matchesReference(_ c: Case) throws {
         var rng = TestRandom(seed: UInt64(c.L * 31 + c.S))
         let q = rng.array(c.L * c.heads * c.hd, scale: 2)
         let k = rng.array(c.S * c.kvHeads * c.hd, scale: 2)
@@ -81,7 +81,7 @@ struct AttentionTests {
         var out = [Float](repeating: 0, count: c.L * c.heads * c.hd)
         let offset = c.S - c.L
         let rows = [0, c.L - 1]
-        let readout = Kernels.attention(
+        let readout = try Kernels.attention(
             q: q, k: k, v: v, output: &out,
             geometry: AttentionGeometry(queries: c.L, keys: c.S, heads: c.heads, kvHeads: c.kvHeads, headDim: c.hd),
             mask: c.causal ? .causal(queryOffset: offset, window: c.window) : .bidirectional,

@@ -17,7 +17,7 @@ struct KVModelTests {
         let loaded: LoadedModel
         let processor: ImageProcessor
         func request(_ scene: String, _ question: String, kv: KVPlan, tokens: Int = 8) throws -> GenerationRequest {
-            let image = processor(try ImageDecoder.decode(path: KVModelTests.repo + "/data/eval/" + scene))
+            let image = try processor(try ImageDecoder.decode(path: KVModelTests.repo + "/data/eval/" + scene))
             let ids = loaded.tokenizer!.encode(loaded.template.render([ChatMessage(.user, question)], images: 1))
             return GenerationRequest(tokens: ids, images: [image], maxNewTokens: tokens, kv: kv)
         }

@@ -30,8 +30,8 @@ struct DINOv2Tests {
             let v: Float = rgb[((p * 224 + y) * 224 + x) * 3 + c] / 255
             pixels[((p * 3 + c) * 224 + y) * 224 + x] = (v - mean[c]) / std[c]
         } } } }
-        let out = pixels.withUnsafeBufferPointer {
-            tower(pixels: $0.baseAddress!, partitions: 2, featureLayers: [11, 12], clsAttentionLayers: Set(0..<12))
+        let out = try pixels.withUnsafeBufferPointer {
+            try tower(pixels: $0.baseAddress!, partitions: 2, featureLayers: [11, 12], clsAttentionLayers: Set(0..<12))
         }
         let f = out.features.toArray(), d = 384, T = 257
         for (slot, name) in ["hidden_11", "hidden_12"].enumerated() {

@@ -79,11 +79,48 @@ struct EndToEndTests {
         let processor = try ImageProcessor(directory: dir)
         let generator = Generator(model: model)
         for c in cases {
-            let input = processor(try ImageDecoder.decode(path: Fixtures.root() + "/images/" + c.image))
+            let input = try processor(try ImageDecoder.decode(path: Fixtures.root() + "/images/" + c.image))
             #expect(input.pixels.shape[0] == c.partitions)
             let result = try generator.generate(GenerationRequest(tokens: [1, 5, 17, 9, 179, 23, 42, 11, 7, 3], images: [input], maxNewTokens: 8))
             #expect(result.statistics.visualTokensIn == c.image_tokens)
             #expect(result.tokens == c.greedy, "\(c.image)")
         }
+    }
+}
+
+@Suite("Image preprocessing refuses what would crash or exhaust memory")
+struct ImageProcessorLimitTests {
+    func processor(_ raw: [String: Any]) throws -> ImageProcessor {
+        try ImageProcessor(json: JSONConfig(path: "preprocessor_config.json", keyPath: "", raw: raw))
+    }
+    let next: [String: Any] = ["image_processor_type": "LlavaNextImageProcessor", "size": ["shortest_edge": 112],
+                               "crop_size": ["height": 112, "width": 112]]
+
+    @Test("empty pinpoints and pinpoints that are not whole tiles are configuration errors (they crashed)")
+    func pinpoints() {
+        for (pins, fragment) in [([[Int]](), "empty list"), ([[112, 200]], "[112, 200] is not a grid"), ([[0, 112]], "[0, 112]"),
+                                 ([[112 * 100, 112]], "at most 64")] {
+            var raw = next
+            raw["image_grid_pinpoints"] = pins
+            let e = #expect(throws: FoveaError.self) { try processor(raw) }
+            guard case .invalidConfig(_, "image_grid_pinpoints", let reason) = e else { Issue.record("\(pins): \(String(describing: e))"); continue }
+            #expect(reason.contains(fragment), "\(reason)")
+        }
+    }
+
+    @Test("a 1 × 200,000 strip is refused before resizing (it held 2.3 GB); anyres bounds its own work")
+    func aspect() throws {
+        let clip = try processor(["image_processor_type": "CLIPImageProcessor", "size": ["shortest_edge": 336],
+                                  "crop_size": ["height": 336, "width": 336]])
+        let strip = RGBImage(width: 200_000, height: 1, pixels: [UInt8](repeating: 128, count: 600_000))
+        let e = #expect(throws: FoveaError.self) { try clip(strip) }
+        guard case .invalidImage(_, let reason) = e else { Issue.record("\(String(describing: e))"); return }
+        #expect(reason.contains("200000×1") && reason.contains("over the 50000000-pixel limit"), "\(reason)")
+        // A 4:1 panorama is fine, and LLaVA-NeXT resizes into a bounded pinpoint whatever the aspect.
+        #expect(try clip(RGBImage(width: 400, height: 100, pixels: [UInt8](repeating: 9, count: 120_000))).pixels.shape == [1, 3, 336, 336])
+        var raw = next
+        raw["image_grid_pinpoints"] = [[112, 224], [224, 112]]
+        let input = try processor(raw)(RGBImage(width: 20_000, height: 1, pixels: [UInt8](repeating: 7, count: 60_000)))
+        #expect(input.pixels.shape == [3, 3, 112, 112])
     }
 }

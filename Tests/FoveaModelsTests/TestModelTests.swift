@@ -57,7 +57,7 @@ enum ReferenceCheck {
         let generator = Generator(model: loaded.model)
         var worst: Float = 0
         for i in 0..<count {
-            let image = processor(try ImageDecoder.decode(path: evalFolder + "/" + rows[i].image))
+            let image = try processor(try ImageDecoder.decode(path: evalFolder + "/" + rows[i].image))
             let prompt = loaded.template.render([ChatMessage(.user, rows[i].question)], images: 1)
             let ids = tokenizer.encode(prompt)
             let want = try ref.loadInts("input_ids_\(i)")

@@ -240,7 +240,7 @@ struct SinglePartitionTests {
         #expect(e.partitions == 1 && e.decision.partitions.count == 1)
         #expect(e.decision.partitions[0].kept.count == n / 4 && e.features.shape[0] == n / 4 && e.fullCount == n)
         // The same set the late layer's head-summed CLS row ranks first.
-        let out = m.vision!(pixels: pixels.data, partitions: 1, featureLayers: m.config.visionFeatureLayers, clsAttentionLayers: [g.featureLayer])
+        let out = try m.vision!(pixels: pixels.data, partitions: 1, featureLayers: m.config.visionFeatureLayers, clsAttentionLayers: [g.featureLayer])
         let rows = out.clsAttention[g.featureLayer]!
         let T = n + 1
         let F = (0..<n).map { j in (0..<g.heads).reduce(Float(0)) { $0 + rows[$1 * T + 1 + j] } }

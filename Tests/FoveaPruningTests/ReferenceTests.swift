@@ -40,7 +40,7 @@ struct PruningReferenceTests {
     }
 
     func image(_ s: Setup, _ scene: Scene) throws -> ImageInput {
-        s.processor(try ImageDecoder.decode(path: Self.repo + "/" + scene.image))
+        try s.processor(try ImageDecoder.decode(path: Self.repo + "/" + scene.image))
     }
 
     @Test("CLS-attention rows equal transformers' within 1e-5 at every layer LLaVA runs")
@@ -49,7 +49,7 @@ struct PruningReferenceTests {
         let m = s.loaded.model
         for (i, scene) in s.ref.scenes.enumerated() {
             let img = try image(s, scene)
-            let out = m.vision!(pixels: img.pixels.data, partitions: scene.partitions, featureLayers: m.config.visionFeatureLayers,
+            let out = try m.vision!(pixels: img.pixels.data, partitions: scene.partitions, featureLayers: m.config.visionFeatureLayers,
                                 clsAttentionLayers: Set(0..<s.ref.layers_run))
             for l in 0..<s.ref.layers_run {
                 let err = Compare.relativeError(out.clsAttention[l] ?? [], try s.cls.load("cls_\(i)_\(l)").toArray())

@@ -101,7 +101,7 @@ struct EvaluatorTests {
         let processor = try ImageProcessor(directory: folder)
         var evaluator = Evaluator(loaded: loaded, processor: processor, dataFolder: (data as NSString).deletingLastPathComponent)
         let generator = Generator(model: loaded.model)
-        let image = processor(try ImageDecoder.decode(path: (data as NSString).deletingLastPathComponent + "/" + questions[0].image))
+        let image = try processor(try ImageDecoder.decode(path: (data as NSString).deletingLastPathComponent + "/" + questions[0].image))
         let ids = try #require(loaded.tokenizer).encode(loaded.template.render([ChatMessage(.user, questions[0].question)], images: 1))
         var request = GenerationRequest(tokens: ids, images: [image], maxNewTokens: 4, stopTokens: Set(loaded.model.config.text.eosTokenIds))
         request.keepStepLogits = true

@@ -71,17 +71,40 @@ public struct ImageProcessor: Sendable {
             throw FoveaError.unsupportedModel(path: j.path, field: "resample", value: "\(resample) (bilinear 2 and bicubic 3 are supported)")
         }
         filter = f
-        if kind == .llavaNext {
-            pinpoints = try j.intPairs("image_grid_pinpoints") ?? [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
-        }
         let (rh, rw) = Self.baseSize(resize)
         for (k, v) in [("crop_size.height", cropSize.height), ("crop_size.width", cropSize.width), ("size", min(rh, rw))] {
-            try j.check(v > 0, k, "must be positive, found \(v)")
+            try j.check(v > 0 && v <= 8192, k, "must be 1…8192 pixels, found \(v)")
+        }
+        if kind == .llavaNext {
+            pinpoints = try j.intPairs("image_grid_pinpoints") ?? [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+            try j.check(!pinpoints.isEmpty, "image_grid_pinpoints", "empty list")
+            // The tiles are cut at crop-size steps: a pinpoint that is not a whole number of tiles leaves a ragged tile.
+            for p in pinpoints {
+                try j.check(p.count == 2 && p[0] > 0 && p[1] > 0 && p[0] % cropSize.height == 0 && p[1] % cropSize.width == 0
+                            && p[0] / cropSize.height * (p[1] / cropSize.width) <= 64, "image_grid_pinpoints",
+                            "\(p) is not a grid of at most 64 \(cropSize.height)×\(cropSize.width) tiles")
+            }
         }
     }
 
     /// The partitions the vision tower sees, ready for `VisionLanguageModel.encode`.
-    public func callAsFunction(_ image: RGBImage) -> ImageInput {
+    /// Resized images above this many pixels are refused: a 1 × 200,000 strip resized to a 336-pixel
+    /// short side would be 336 × 67 million pixels. The decoder's own limit is the same.
+    public static let maxResizedPixels = 50_000_000
+
+    public func callAsFunction(_ image: RGBImage) throws -> ImageInput {
+        guard image.width > 0 && image.height > 0 else {
+            throw FoveaError.invalidImage(name: "image", reason: "\(image.width)×\(image.height) has no pixels")
+        }
+        if kind == .clip && doResize {
+            let (h, w) = resizeTarget(height: image.height, width: image.width)
+            let (pixels, overflow) = h.multipliedReportingOverflow(by: w)
+            guard !overflow, pixels <= Self.maxResizedPixels, h > 0, w > 0 else {
+                throw FoveaError.invalidImage(name: "image", reason: String(
+                    format: "%d×%d (aspect %.0f:1) would be resized to %d×%d, over the %d-pixel limit", image.width, image.height,
+                    Double(max(image.width, image.height)) / Double(min(image.width, image.height)), w, h, Self.maxResizedPixels))
+            }
+        }
         var parts: [RGBImage]
         switch kind {
         case .clip:
@@ -123,7 +146,7 @@ public struct ImageProcessor: Sendable {
         switch resize {
         case .shortestEdge(let s):
             let (short, long) = width <= height ? (width, height) : (height, width)
-            let newLong = Int(Double(s) * Double(long) / Double(short))
+            let newLong = Int(min(Double(s) * Double(long) / Double(short), Double(Int32.max)))
             return width <= height ? (newLong, s) : (s, newLong)
         case .fixed(let h, let w):
             return (h, w)

@@ -96,7 +96,7 @@ extension VisionTower {
         pixels: UnsafePointer<Float>, partitions P: Int,
         featureLayers: [Int], clsAttentionLayers: Set<Int> = [], meanKeysLayer: Int? = nil,
         receivedAttentionLayers: Set<Int> = []
-    ) -> VisionOutput {
+    ) throws -> VisionOutput {
         let c = config
         let d = c.hiddenSize, T = c.patches + 1, rows = P * T
         let fl = featureLayers.count
@@ -142,7 +142,7 @@ extension VisionTower {
             var receivedRows = wantReceived ? [Float](repeating: 0, count: P * heads * T) : []
             for p in 0..<P {
                 let off = p * T * d
-                let readout = Kernels.attention(
+                let readout = try Kernels.attention(
                     q: q.data + off, k: k.data + off, v: v.data + off, output: h.data + off,
                     geometry: AttentionGeometry(queries: T, keys: T, heads: heads, kvHeads: heads, headDim: hd),
                     mask: .bidirectional, scale: scale,

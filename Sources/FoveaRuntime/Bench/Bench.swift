@@ -22,7 +22,7 @@ public struct BenchSubject {
                 shape.name, Double(bytes) / 1e9, Double(config.parameterEstimate) / 1e9, Double(physical) / 1e9))
         }
         let model = try VisionLanguageModel(config: config, weights: RandomWeights(seed: 7), name: "\(shape.name) (random weights)")
-        let image = try shape.imageProcessor()(noiseImage(side: shape.imageSide))
+        let image = try shape.imageProcessor()(try noiseImage(side: shape.imageSide))
         return BenchSubject(model: model, name: "--shape \(shape.name): \(shape.summary)", image: image,
                             prompt: prompt(textTokens: textTokens, config: config, withImage: true))
     }
@@ -35,7 +35,7 @@ public struct BenchSubject {
         var input: ImageInput? = nil
         if m.config.vision != nil {
             guard let processor else { throw FoveaError.invalidInput(reason: "\(path) has a vision tower but no preprocessor_config.json") }
-            input = processor(try image ?? noiseImage(side: side))
+            input = try processor(try image ?? noiseImage(side: side))
         }
         return BenchSubject(model: m, name: path, image: input, prompt: prompt(textTokens: textTokens, config: m.config, withImage: input != nil))
     }

@@ -156,7 +156,7 @@ public struct Evaluator {
         var results: [EvalResult] = []
         for (i, q) in questions.enumerated() {
             let path = q.image.hasPrefix("/") ? q.image : (dataFolder as NSString).appendingPathComponent(q.image)
-            let image = processor(try ImageDecoder.decode(path: path))
+            let image = try processor(try ImageDecoder.decode(path: path))
             let ids = try tokenizer.encodeChecked(loaded.template.render([ChatMessage(.user, q.question)], images: 1))
             var request = GenerationRequest(tokens: ids, images: [image], maxNewTokens: maxNewTokens,
                                             stopTokens: stops, pruning: pruning, kv: kv)

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import FoveaCore
+import FoveaIO
+import FoveaModels
+@testable import FoveaRuntime
+import FoveaTestSupport
+
+/// What a request may ask of a model: each case crashed, ran on garbage, or ran unbounded before.
+@Suite("Generation requests are checked against the model's limits")
+struct RequestLimitTests {
+    static let folder = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("models/fovea-test-llava-small").path
+    let model: VisionLanguageModel
+    init() throws { model = try VisionLanguageModel(directory: Self.folder) }
+
+    @Test("an empty prompt is an error (it sampled from uninitialised logits)")
+    func empty() {
+        #expect(throws: FoveaError.emptyPrompt) { try Generator(model: model).generate(GenerationRequest(tokens: [], maxNewTokens: 2)) }
+    }
+
+    @Test("a prompt beyond the context is refused; max new tokens beyond it is an error; generation ends at the context's end")
+    func context() throws {
+        let context = model.config.text.maxPositions   // 2048
+        let long = [Int](repeating: 5, count: context + 1)
+        #expect(throws: FoveaError.promptTooLong(tokens: context + 1, context: context)) {
+            try Generator(model: model).generate(GenerationRequest(tokens: long, maxNewTokens: 1))
+        }
+        #expect(throws: FoveaError.self) { try Generator(model: model).generate(GenerationRequest(tokens: [5], maxNewTokens: Int.max)) }
+        let nearlyFull = [Int](repeating: 5, count: context - 3)
+        let r = try Generator(model: model).generate(GenerationRequest(tokens: nearlyFull, maxNewTokens: 50))
+        #expect(r.tokens.count == 3)
+    }
+
+    @Test("image sizes of zero or beyond a million pixels a side are refused before anyres arithmetic (they trapped)")
+    func imageSizes() throws {
+        let v = try #require(model.config.vision)
+        let pixels = Tensor(zeros: [3, v.channels, v.imageSize, v.imageSize])
+        for (h, w) in [(0, 224), (224, -5), (1 << 21, 224)] {
+            let e = #expect(throws: FoveaError.self) { try model.encode(ImageInput(pixels: pixels, originalHeight: h, originalWidth: w)) }
+            guard case .invalidArgument(let name, _, _) = e else { Issue.record("(\(h), \(w)): \(String(describing: e))"); continue }
+            #expect(name.hasPrefix("image "))
+        }
+    }
+
+    @Test("image_sizes stored as floats must be integers (NaN trapped in Int())")
+    func floatSizes() throws {
+        let path = Fixtures.temporaryDirectory("limits") + "/pixels.safetensors"
+        let values: [Float] = [.nan, 224]
+        writeSafetensors(path, header: #"{"image_sizes":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}"#,
+                         data: values.withUnsafeBytes { Array($0) })
+        let f = try SafeTensorsFile(path: path)
+        let e = #expect(throws: FoveaError.self) { try f.loadInts("image_sizes") }
+        #expect(e?.localizedDescription.contains("not an integer") == true)
+    }
+
+    @Test("an attention row outside the queries is an error, not a row of zeros")
+    func attentionRow() {
+        let q = [Float](repeating: 0.1, count: 8), out = UnsafeMutablePointer<Float>.allocate(capacity: 8)
+        defer { out.deallocate() }
+        #expect(throws: AttentionRowOutOfRange(row: 2, queries: 2)) {
+            try Kernels.attention(q: q, k: q, v: q, output: out, geometry: AttentionGeometry(queries: 2, keys: 2, heads: 1, kvHeads: 1, headDim: 4),
+                                  mask: .bidirectional, scale: 0.5, request: AttentionRequest(rows: [2]))
+        }
+    }
+}
