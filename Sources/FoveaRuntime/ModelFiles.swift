@@ -7,6 +7,8 @@ public struct LoadedModel: Sendable {
     public let model: VisionLanguageModel
     public let tokenizer: (any TextTokenizer)?
     public let template: ChatTemplate
+    /// True when the checkpoint's chat template (if any) is none Fovea recognises and the model type chose.
+    public var templateGuessed = false
 
     /// A model folder (config.json, safetensors, tokenizer.json) or a `.gguf` file.
     public static func load(_ path: String) throws -> LoadedModel {
@@ -14,8 +16,8 @@ public struct LoadedModel: Sendable {
             let file = try GGUFFile(path: path)
             let model = try VisionLanguageModel(gguf: file)
             let tok = try TokenizerLoader.byteLevelBPE(gguf: file)
-            let template = ChatTemplate.detect(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
-            return LoadedModel(model: model, tokenizer: tok, template: template)
+            let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
+            return LoadedModel(model: model, tokenizer: tok, template: found.template, templateGuessed: found.guessed)
         }
         let model = try VisionLanguageModel(directory: path)
         let fm = FileManager.default
@@ -23,6 +25,7 @@ public struct LoadedModel: Sendable {
         let tok = fm.fileExists(atPath: tokPath) ? try TokenizerLoader.load(path: tokPath) : nil
         var jinja: String? = try? String(contentsOfFile: path + "/chat_template.jinja", encoding: .utf8)
         if jinja == nil, let cfg = try? JSONConfig(path: path + "/tokenizer_config.json") { jinja = try? cfg.string("chat_template") }
-        return LoadedModel(model: model, tokenizer: tok, template: ChatTemplate.detect(jinja: jinja, modelType: model.config.text.modelType))
+        let found = ChatTemplate.detection(jinja: jinja, modelType: model.config.text.modelType)
+        return LoadedModel(model: model, tokenizer: tok, template: found.template, templateGuessed: found.guessed)
     }
 }

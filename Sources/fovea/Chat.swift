@@ -30,7 +30,7 @@ struct Chat: ParsableCommand {
     func run() throws {
         let loaded = try loadWithProgress(model)
         guard let tokenizer = loaded.tokenizer else { throw ValidationError("\(model) has no tokenizer.json (or GGUF tokenizer)") }
-        let chat = sampling.chatTemplate(default: loaded.template)
+        let chat = sampling.chatTemplate(for: loaded)
         var images: [ImageInput] = []
         if let imageFile {
             images = [try ImageProcessor(directory: model)(ImageDecoder.decode(path: imageFile))]

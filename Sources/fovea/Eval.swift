@@ -54,6 +54,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let questions = try EvalQuestion.load(path: data, limit: limit)
         let loaded = try loadWithProgress(model)
+        announceTemplate(loaded)
         guard loaded.model.config.vision != nil else { throw ValidationError("\(model) is a text-only model; it cannot answer about images") }
         var evaluator = Evaluator(loaded: loaded, processor: try ImageProcessor(directory: model),
                                   dataFolder: (data as NSString).deletingLastPathComponent)

@@ -85,7 +85,7 @@ struct Generate: ParsableCommand {
             guard let tokenizer = loaded.tokenizer else {
                 throw ValidationError("\(model) has no tokenizer.json (or GGUF tokenizer); pass --tokens")
             }
-            let chat = sampling.chatTemplate(default: loaded.template)
+            let chat = sampling.chatTemplate(for: loaded)
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(.system, system)) }
             messages.append(ChatMessage(.user, prompt ?? ""))

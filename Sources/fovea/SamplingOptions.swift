@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import FoveaRuntime
 
@@ -27,8 +28,28 @@ struct SamplingOptions: ParsableArguments {
         get throws { try SamplingParameters(temperature: temperature, topP: topP, seed: seed) }
     }
 
-    /// The requested template, or the checkpoint's.
-    func chatTemplate(default detected: ChatTemplate) -> ChatTemplate {
-        template.flatMap { ChatTemplate(name: $0) } ?? detected
+    /// The requested template, or the checkpoint's; says on stderr which was picked, and warns
+    /// when the checkpoint's own could not be recognised.
+    func chatTemplate(for loaded: LoadedModel) -> ChatTemplate {
+        if let chosen = template.flatMap({ ChatTemplate(name: $0) }) {
+            note("chat template: \(chosen.name) (--template)")
+            return chosen
+        }
+        announceTemplate(loaded)
+        return loaded.template
     }
+}
+
+/// Which chat format a checkpoint's prompts get, on stderr; a warning when it was guessed.
+func announceTemplate(_ loaded: LoadedModel) {
+    if loaded.templateGuessed {
+        note("warning: no chat template Fovea recognises in the checkpoint; guessed \(loaded.template.name) from model_type "
+             + "'\(loaded.model.config.text.modelType)'. Pass --template (\(ChatTemplate.names.joined(separator: ", "))) to choose.")
+    } else {
+        note("chat template: \(loaded.template.name) (from the checkpoint)")
+    }
+}
+
+func note(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

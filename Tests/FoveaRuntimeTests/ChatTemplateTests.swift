@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+import FoveaTestSupport
 @testable import FoveaRuntime
 
 @Suite("Chat templates")
@@ -33,5 +35,41 @@ struct ChatTemplateTests {
         #expect(ChatTemplate.detect(jinja: "{{ '[INST] ' + m + ' [/INST]' }}", modelType: "llama") == .mistral)
         #expect(ChatTemplate.detect(jinja: nil, modelType: "mistral") == .mistral)
         #expect(ChatTemplate.detect(jinja: nil, modelType: "llama") == .vicuna)
+    }
+
+    @Test("an unrecognised template is reported as a guess, a recognised one is not")
+    func guessed() {
+        #expect(ChatTemplate.detection(jinja: "{{ messages[0]['content'] }}", modelType: "llama") == (.vicuna, true))
+        #expect(ChatTemplate.detection(jinja: nil, modelType: "mistral") == (.mistral, true))
+        #expect(ChatTemplate.detection(jinja: "USER: {{ x }} ASSISTANT:", modelType: "llama") == (.vicuna, false))
+    }
+
+    /// transformers' apply_chat_template on the shipped templates, both message forms
+    /// (scripts/make_chat_template_reference.py → Fixtures/chat_templates.json).
+    @Test("the shipped templates render both message forms as transformers does")
+    func bothForms() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.root() + "/chat_templates.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let conversations = try #require(json["conversations"] as? [String: [[String: Any]]])
+        let folder = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("models/fovea-test-llava").path
+        let shipped = ChatTemplate.detect(jinja: try String(contentsOfFile: folder + "/chat_template.jinja", encoding: .utf8), modelType: "llama")
+        let templates: [String: ChatTemplate] = [
+            "fovea-test-llava": shipped,
+            "fovea-dino-smol": .chatml(defaultSystem: "You are a helpful AI assistant named SmolLM, trained by Hugging Face"),
+        ]
+        for (model, template) in templates {
+            let expected = try #require(json[model] as? [String: String])
+            for (name, turns) in conversations {
+                let messages = try turns.map { turn -> ChatMessage in
+                    let role = try #require(ChatMessage.Role(rawValue: turn["role"] as? String ?? ""))
+                    if let text = turn["content"] as? String { return ChatMessage(role, text) }
+                    let parts = try #require(turn["content"] as? [[String: Any]]).map { p -> ChatMessage.Part in
+                        p["type"] as? String == "image" ? .image : .text(p["text"] as? String ?? "")
+                    }
+                    return ChatMessage(role, parts: parts)
+                }
+                #expect(template.render(messages) == expected[name], "\(model): \(name)")
+            }
+        }
     }
 }

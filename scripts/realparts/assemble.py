@@ -31,10 +31,15 @@ from safetensors.numpy import load_file, save_file
 
 PINPOINTS = [[224, 448], [448, 224], [448, 448], [672, 224], [224, 672]]  # the test model's, ×2
 IMAGE_TOKEN = "<image>"
+# SmolLM2's template (its default system turn), also taking the VLM message form: content as a list of
+# {"type": "image"} / {"type": "text", "text": ...} parts, as LLaVA checkpoints' templates do.
 CHAT_TEMPLATE = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
                  "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
-                 "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-                 "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+                 "{% endif %}{{ '<|im_start|>' + message['role'] + '\n' }}"
+                 "{% if message['content'] is string %}{{ message['content'] }}"
+                 "{% else %}{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '<image>\n' }}"
+                 "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+                 "{{ '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 LM = "model.language_model."
 NAMES = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
          "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",

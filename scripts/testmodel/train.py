@@ -58,8 +58,13 @@ from transformers.image_processing_utils import select_best_resolution  # noqa: 
 
 TILE, PATCH = 112, 14
 PINPOINTS = scenes.PINPOINTS
-CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-                 "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+# String content, or the VLM message form (a list of {"type": "image"} / {"type": "text", "text": ...} parts),
+# as LLaVA checkpoints' templates take both.
+CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
+                 "{% if message['content'] is string %}{{ message['content'] }}"
+                 "{% else %}{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '<image>\\n' }}"
+                 "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+                 "{{ '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 COLOURS, SHAPES, CHARS = list(scenes.COLOURS), scenes.SHAPES, scenes.CHARS
 
 
