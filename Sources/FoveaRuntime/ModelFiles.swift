@@ -6,6 +6,9 @@ import FoveaModels
 public struct LoadedModel: Sendable {
     public let model: VisionLanguageModel
     public let tokenizer: (any TextTokenizer)?
+    /// Why `tokenizer` is nil when the checkpoint has one Fovea cannot read: the weights still
+    /// load, so `inspect` and token-id prompts work, and text prompts get this error.
+    public var tokenizerError: FoveaError? = nil
     public let template: ChatTemplate
     /// True when the checkpoint's chat template (if any) is none Fovea recognises and the model type chose.
     public var templateGuessed = false
@@ -15,17 +18,29 @@ public struct LoadedModel: Sendable {
         if path.lowercased().hasSuffix(".gguf") {
             let file = try GGUFFile(path: path)
             let model = try VisionLanguageModel(gguf: file)
-            let tok = try TokenizerLoader.byteLevelBPE(gguf: file)
+            let (tok, problem) = attempt { try TokenizerLoader.byteLevelBPE(gguf: file) }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
-            return LoadedModel(model: model, tokenizer: tok, template: found.template, templateGuessed: found.guessed)
+            return LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
         }
         let model = try VisionLanguageModel(directory: path)
         let fm = FileManager.default
         let tokPath = path + "/tokenizer.json"
-        let tok = fm.fileExists(atPath: tokPath) ? try TokenizerLoader.load(path: tokPath) : nil
+        let (tok, problem) = fm.fileExists(atPath: tokPath) ? attempt { try TokenizerLoader.load(path: tokPath) } : (nil, nil)
         var jinja: String? = try? String(contentsOfFile: path + "/chat_template.jinja", encoding: .utf8)
         if jinja == nil, let cfg = try? JSONConfig(path: path + "/tokenizer_config.json") { jinja = try? cfg.string("chat_template") }
         let found = ChatTemplate.detection(jinja: jinja, modelType: model.config.text.modelType)
-        return LoadedModel(model: model, tokenizer: tok, template: found.template, templateGuessed: found.guessed)
+        return LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
+    }
+
+    /// The tokenizer, or the error that says why there is none.
+    public func requireTokenizer() throws -> any TextTokenizer {
+        if let tokenizer { return tokenizer }
+        throw tokenizerError ?? FoveaError.invalidInput(reason: "the model has no tokenizer (no tokenizer.json, no GGUF tokenizer); give token ids")
+    }
+
+    static func attempt(_ load: () throws -> any TextTokenizer) -> ((any TextTokenizer)?, FoveaError?) {
+        do { return (try load(), nil) } catch let e as FoveaError { return (nil, e) } catch {
+            return (nil, .invalidInput(reason: "tokenizer: \(error.localizedDescription)"))
+        }
     }
 }

@@ -98,4 +98,41 @@ public struct GGUFBuilder {
     public mutating func floats(_ v: [Float]) { v.forEach { u32($0.bitPattern) } }
 
     public func write(_ path: String) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+
+    public mutating func kvStrings(_ key: String, _ values: [String]) {
+        string(key); u32(9); u32(8); u64(UInt64(values.count)); values.forEach { string($0) }
+    }
+
+    /// A complete one-layer `llama` GGUF (hidden 8, 2 heads, MLP 16, vocabulary 16, F32 weights of
+    /// small deterministic values) whose tokenizer is `tokenizerModel` (`gpt2`, or another kind to
+    /// test what happens when Fovea cannot read it).
+    public static func tinyLlama(tokenizerModel: String = "gpt2") -> GGUFBuilder {
+        let (d, ff, vocab) = (8, 16, 16)
+        var tensors: [(String, [Int])] = [("token_embd.weight", [d, vocab]), ("output_norm.weight", [d])]
+        for name in ["attn_norm", "ffn_norm"] { tensors.append(("blk.0.\(name).weight", [d])) }
+        for name in ["attn_q", "attn_k", "attn_v", "attn_output"] { tensors.append(("blk.0.\(name).weight", [d, d])) }
+        tensors += [("blk.0.ffn_gate.weight", [d, ff]), ("blk.0.ffn_up.weight", [d, ff]), ("blk.0.ffn_down.weight", [ff, d])]
+        var b = GGUFBuilder()
+        b.header(tensors: UInt64(tensors.count), kvs: 8)
+        b.kvString("general.architecture", "llama")
+        b.kvU32("llama.block_count", 1)
+        b.kvU32("llama.embedding_length", UInt32(d))
+        b.kvU32("llama.feed_forward_length", UInt32(ff))
+        b.kvU32("llama.attention.head_count", 2)
+        b.kvU32("llama.context_length", 64)
+        b.kvString("tokenizer.ggml.model", tokenizerModel)
+        b.kvStrings("tokenizer.ggml.tokens", (0..<vocab).map { "t\($0)" })
+        var offset = 0
+        for (name, dims) in tensors {
+            b.tensorInfo(name, dims: dims.map(UInt64.init), type: 0, offset: UInt64(offset))
+            offset += (dims.reduce(1, *) * 4 + 31) / 32 * 32
+        }
+        b.align()
+        for (i, (_, dims)) in tensors.enumerated() {
+            let n = dims.reduce(1, *)
+            b.floats((0..<n).map { j in dims.count == 1 ? 1 : Float((j * 7 + i * 3) % 11 - 5) / 20 })
+            b.align()
+        }
+        return b
+    }
 }

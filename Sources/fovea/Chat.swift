@@ -29,7 +29,7 @@ struct Chat: ParsableCommand {
 
     func run() throws {
         let loaded = try loadWithProgress(model)
-        guard let tokenizer = loaded.tokenizer else { throw ValidationError("\(model) has no tokenizer.json (or GGUF tokenizer)") }
+        let tokenizer = try loaded.requireTokenizer()
         let chat = sampling.chatTemplate(for: loaded)
         var images: [ImageInput] = []
         if let imageFile {

@@ -82,9 +82,7 @@ struct Generate: ParsableCommand {
                 return v
             }
         } else {
-            guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("\(model) has no tokenizer.json (or GGUF tokenizer); pass --tokens")
-            }
+            let tokenizer = try loaded.requireTokenizer()
             let chat = sampling.chatTemplate(for: loaded)
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(.system, system)) }

@@ -21,8 +21,13 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        let m = try loadWithProgress(model).model
-        print(ModelReport.describe(m, context: context))
+        let loaded = try loadWithProgress(model)
+        print(ModelReport.describe(loaded.model, context: context))
+        if let tokenizer = loaded.tokenizer {
+            print("tokenizer: \(type(of: tokenizer)); chat template: \(loaded.template.name)\(loaded.templateGuessed ? " (guessed)" : "")")
+        } else {
+            print("tokenizer: none\(loaded.tokenizerError.map { " (\($0.localizedDescription))" } ?? ""); prompts must be token ids")
+        }
     }
 }
 

@@ -148,9 +148,7 @@ public struct Evaluator {
 
     /// Greedy answers, one question at a time; `progress` sees each result as it lands.
     public func run(_ questions: [EvalQuestion], progress: (EvalResult) -> Void = { _ in }) throws -> [EvalResult] {
-        guard let tokenizer = loaded.tokenizer else {
-            throw FoveaError.invalidInput(reason: "\(loaded.model.directory): no tokenizer; evaluation needs text prompts")
-        }
+        let tokenizer = try loaded.requireTokenizer()
         let generator = Generator(model: loaded.model)
         let stops = Set(loaded.model.config.text.eosTokenIds)
         var results: [EvalResult] = []
