@@ -20,6 +20,14 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
     case invalidImage(name: String, reason: String)
     /// A user-supplied argument (CLI option, method spec, request field) with a value it cannot take.
     case invalidArgument(name: String, value: String, reason: String)
+    /// A method (pruner, KV policy) this model or this combination cannot run.
+    case incompatibleMethod(method: String, reason: String)
+    /// Image tokens in the prompt that do not match the images given.
+    case imageTokenMismatch(reason: String)
+    /// A prompt token id outside the vocabulary.
+    case tokenOutOfVocabulary(id: Int, index: Int, vocabularySize: Int)
+    /// A user's data file (questions, a method grid), with the line at fault when there is one.
+    case invalidFile(path: String, line: Int?, reason: String)
     /// A prompt with no tokens, or more than the model's context holds.
     case emptyPrompt
     case promptTooLong(tokens: Int, context: Int)
@@ -45,6 +53,10 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
         case .invalidInput(let r): r
         case .invalidImage(let n, let r): "\(n): \(r)"
         case .invalidArgument(let n, let v, let r): "\(n) \(v.debugDescription): \(r)"
+        case .incompatibleMethod(let m, let r): "\(m): \(r)"
+        case .imageTokenMismatch(let r): "image tokens: \(r)"
+        case .tokenOutOfVocabulary(let id, let i, let v): "token id \(id) at index \(i) is outside the vocabulary (0..<\(v))"
+        case .invalidFile(let p, let l, let r): "\(p)\(l.map { ":\($0)" } ?? ""): \(r)"
         case .emptyPrompt: "the prompt has no tokens"
         case .promptTooLong(let t, let c): "the prompt has \(t) tokens but the model's context holds \(c) (max_position_embeddings)"
         case .insufficientMemory(let w, let n, let a):

@@ -114,7 +114,7 @@ public struct LlamaDecoder: Sendable {
     public func embed(token t: Int, into out: UnsafeMutablePointer<Float>, index: Int = 0) throws {
         let d = config.hiddenSize
         guard t >= 0 && t < config.vocabSize else {
-            throw FoveaError.invalidInput(reason: "token id \(t) at index \(index) is outside the vocabulary (0..<\(config.vocabSize))")
+            throw FoveaError.tokenOutOfVocabulary(id: t, index: index, vocabularySize: config.vocabSize)
         }
         out.update(from: embedTokens.data + t * d, count: d)
     }
@@ -166,10 +166,10 @@ public struct LlamaDecoder: Sendable {
             }
         }
         for hook in hooks where hook.layer > c.layers {
-            throw FoveaError.invalidInput(reason: "a pruning hook at layer \(hook.layer) cannot run: the model has \(c.layers) layers")
+            throw FoveaError.incompatibleMethod(method: "in-LLM pruning at layer \(hook.layer)", reason: "the model has \(c.layers) layers")
         }
         guard Set(hooks.map(\.layer)).count == hooks.count else {
-            throw FoveaError.invalidInput(reason: "two in-LLM cuts at layer \(hooks.map(\.layer)): an in-LLM pruner and A-VL's prefill filter must cut at different layers")
+            throw FoveaError.incompatibleMethod(method: "in-LLM cuts at layers \(hooks.map(\.layer))", reason: "an in-LLM pruner and A-VL's prefill filter must cut at different layers")
         }
         ws.origins.removeAll(keepingCapacity: true)
         ws.origins.append(contentsOf: origins)

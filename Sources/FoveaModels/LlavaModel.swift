@@ -130,7 +130,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
     /// built) is projected and packed. An in-LLM plan changes nothing here.
     public func encode(_ image: ImageInput, plan: PruningPlan = .full) throws -> EncodedImage {
         guard let v = config.vision, let vision, let projector, let geometry = visionGeometry else {
-            throw FoveaError.invalidInput(reason: "\(directory): a text-only model cannot take images")
+            throw FoveaError.invalidArgument(name: "image", value: directory, reason: "a text-only model cannot take images")
         }
         // The original size drives anyres arithmetic (ratios, grid choice): zero or absurd sizes trap there.
         for (name, value) in [("height", image.originalHeight), ("width", image.originalWidth)] where !(1...ImageInput.maxSide).contains(value) {
@@ -145,10 +145,10 @@ public final class VisionLanguageModel: @unchecked Sendable {
         if case .beforeLLM(let p) = plan.stage { pruner = p }
         let needs = try pruner?.needs(geometry) ?? .none
         if pruner != nil && config.featureStrategy != .default {
-            throw FoveaError.invalidInput(reason: "\(plan.spec.name): pruning needs vision_feature_select_strategy 'default' (CLS dropped); this model uses '\(config.featureStrategy.rawValue)'")
+            throw FoveaError.incompatibleMethod(method: plan.spec.name, reason: "pruning needs vision_feature_select_strategy 'default' (CLS dropped); this model uses '\(config.featureStrategy.rawValue)'")
         }
         if pruner != nil && config.visionFeatureLayers.count != 1 {
-            throw FoveaError.invalidInput(reason: "\(plan.spec.name): pruning reads one feature layer; this model concatenates \(config.visionFeatureLayers)")
+            throw FoveaError.incompatibleMethod(method: plan.spec.name, reason: "pruning reads one feature layer; this model concatenates \(config.visionFeatureLayers)")
         }
         let out = try vision(pixels: image.pixels.data, partitions: P, featureLayers: config.visionFeatureLayers,
                          clsAttentionLayers: needs.clsAttentionLayers, meanKeysLayer: needs.meanKeysLayer,
@@ -292,21 +292,21 @@ public final class VisionLanguageModel: @unchecked Sendable {
         var segments: [(start: Int, count: Int)] = []
         if images.isEmpty {
             guard slots.isEmpty || config.kind == .textOnly else {
-                throw FoveaError.invalidInput(reason: "prompt has \(slots.count) image tokens (id \(imageToken)) but no image was given")
+                throw FoveaError.imageTokenMismatch(reason: "the prompt has \(slots.count) image tokens (id \(imageToken)) but no image was given")
             }
         } else if slots.count == images.count {
             segments = slots.map { ($0, 1) }
         } else {
             let full = images.reduce(0) { $0 + $1.fullCount }, kept = images.reduce(0) { $0 + $1.features.shape[0] }
             guard slots.count == full || slots.count == kept else {
-                throw FoveaError.invalidInput(reason:
-                    "prompt has \(slots.count) image tokens (id \(imageToken)) for \(images.count) image(s) with \(full) tokens: expected \(images.count) (one per image) or \(full)")
+                throw FoveaError.imageTokenMismatch(reason:
+                    "the prompt has \(slots.count) image tokens (id \(imageToken)) for \(images.count) image(s) with \(full) tokens: expected \(images.count) (one per image) or \(full)")
             }
             var s = 0
             for img in images {
                 let run = slots.count == full ? img.fullCount : img.features.shape[0]
                 guard run > 0, slots[s + run - 1] - slots[s] == run - 1 else {
-                    throw FoveaError.invalidInput(reason: "image tokens for image \(segments.count) are not contiguous")
+                    throw FoveaError.imageTokenMismatch(reason: "the tokens for image \(segments.count) are not contiguous")
                 }
                 segments.append((slots[s], run))
                 s += run

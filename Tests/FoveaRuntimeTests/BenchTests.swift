@@ -36,7 +36,7 @@ struct BenchTests {
         let error = #expect(throws: FoveaError.self) {
             _ = try BenchSubject.shape(try BenchShapes.named("tinyllava"), textTokens: 40, memory: 1 << 30)
         }
-        #expect(error?.localizedDescription.contains("needs 5.6 GB") == true, "\(String(describing: error))")
+        #expect(error?.localizedDescription.contains("needs about 5.59 GB") == true, "\(String(describing: error))")
         #expect(throws: FoveaError.self) { _ = try BenchShapes.named("llava-13b") }
     }
 

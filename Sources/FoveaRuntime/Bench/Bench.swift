@@ -17,9 +17,9 @@ public struct BenchSubject {
         let config = try shape.configuration()
         let bytes = config.parameterEstimate * MemoryLayout<Float>.size
         guard Double(bytes) < 0.85 * Double(physical) else {
-            throw FoveaError.invalidInput(reason: String(
-                format: "--shape %@ needs %.1f GB for its %.2f B float32 parameters; this machine has %.1f GB",
-                shape.name, Double(bytes) / 1e9, Double(config.parameterEstimate) / 1e9, Double(physical) / 1e9))
+            throw FoveaError.insufficientMemory(what: String(format: "--shape %@ (%.2f B float32 parameters)", shape.name,
+                                                             Double(config.parameterEstimate) / 1e9),
+                                                neededBytes: bytes, availableBytes: physical)
         }
         let model = try VisionLanguageModel(config: config, weights: RandomWeights(seed: 7), name: "\(shape.name) (random weights)")
         let image = try shape.imageProcessor()(try noiseImage(side: shape.imageSide))
@@ -34,7 +34,7 @@ public struct BenchSubject {
         let m = loaded.model
         var input: ImageInput? = nil
         if m.config.vision != nil {
-            guard let processor else { throw FoveaError.invalidInput(reason: "\(path) has a vision tower but no preprocessor_config.json") }
+            guard let processor else { throw FoveaError.fileNotFound(path: (path as NSString).appendingPathComponent("preprocessor_config.json")) }
             input = try processor(try image ?? noiseImage(side: side))
         }
         return BenchSubject(model: m, name: path, image: input, prompt: prompt(textTokens: textTokens, config: m.config, withImage: input != nil))
@@ -52,7 +52,7 @@ public struct BenchSubject {
     }
 
     static func noiseImage(side: Int) throws -> RGBImage {
-        guard side > 0 && side <= 8192 else { throw FoveaError.invalidInput(reason: "image side \(side): must be 1…8192 pixels") }
+        guard side > 0 && side <= 8192 else { throw FoveaError.invalidArgument(name: "--image-size", value: "\(side)", reason: "must be 1…8192 pixels") }
         var rng = SplitMix64(seed: 3)
         return RGBImage(width: side, height: side, pixels: (0..<(side * side * 3)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
     }
@@ -128,8 +128,8 @@ public enum Bench {
     /// hits every cell alike; one warm-up round of Full (page tables, caches) is not counted.
     public static func run(_ subject: BenchSubject, cells: [MethodCell], runs: Int, decodeSteps: Int,
                            progress: (String) -> Void = { _ in }) throws -> BenchReport {
-        guard runs > 0 else { throw FoveaError.invalidInput(reason: "runs \(runs): must be positive") }
-        guard decodeSteps >= 0 else { throw FoveaError.invalidInput(reason: "decode steps \(decodeSteps): must be zero or more") }
+        guard runs > 0 else { throw FoveaError.invalidArgument(name: "--runs", value: "\(runs)", reason: "must be positive") }
+        guard decodeSteps >= 0 else { throw FoveaError.invalidArgument(name: "--decode", value: "\(decodeSteps)", reason: "must be zero or more") }
         let plans = try [MethodCell("full")] + cells.filter { $0.label != "full" }
         let generator = Generator(model: subject.model)
         var stats = [[RunStatistics]](repeating: [], count: plans.count)

@@ -65,7 +65,7 @@ public enum BenchShapes {
 
     public static func named(_ name: String) throws -> BenchShape {
         guard let s = all.first(where: { $0.name == name }) else {
-            throw FoveaError.invalidInput(reason: "--shape \(name): not a known shape (\(all.map(\.name).joined(separator: ", ")))")
+            throw FoveaError.invalidArgument(name: "--shape", value: name, reason: "not a known shape (\(all.map(\.name).joined(separator: ", ")))")
         }
         return s
     }

@@ -18,14 +18,14 @@ public struct EvalQuestion: Sendable, Equatable {
     /// Reads and checks a whole file; every malformed line is named with its number.
     public static func load(path: String, limit: Int? = nil) throws -> [EvalQuestion] {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw FoveaError.invalidInput(reason: "\(path): cannot read the question file (missing, or not UTF-8)")
+            throw FoveaError.invalidFile(path: path, line: nil, reason: "cannot read the question file (missing, or not UTF-8)")
         }
         var out: [EvalQuestion] = []
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if let limit, out.count >= limit { break }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
-            func bad(_ why: String) -> FoveaError { .invalidInput(reason: "\(path):\(n + 1): \(why)") }
+            func bad(_ why: String) -> FoveaError { .invalidFile(path: path, line: n + 1, reason: why) }
             guard let obj = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else {
                 throw bad("not a JSON object")
             }
@@ -44,7 +44,7 @@ public struct EvalQuestion: Sendable, Equatable {
                 throw bad("needs 'answer' (a string) or 'answers' (a list)")
             }
         }
-        guard !out.isEmpty else { throw FoveaError.invalidInput(reason: "\(path): no questions") }
+        guard !out.isEmpty else { throw FoveaError.invalidFile(path: path, line: nil, reason: "no questions") }
         return out
     }
 

@@ -17,14 +17,14 @@ public struct MethodCell: Sendable {
         var prune = "full", kv = "full", dtype = KVStorageType.f32
         for part in text.split(separator: " ") where part != "full" {
             let kvPair = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kvPair.count == 2 else { throw FoveaError.invalidInput(reason: "method cell '\(text)': '\(part)' is not key=value") }
+            guard kvPair.count == 2 else { throw FoveaError.invalidArgument(name: "method cell", value: text, reason: "'\(part)' is not key=value") }
             switch kvPair[0] {
             case "prune": prune = kvPair[1]
             case "kv": kv = kvPair[1]
             case "dtype":
-                guard let t = KVStorageType(rawValue: kvPair[1]) else { throw FoveaError.invalidInput(reason: "method cell '\(text)': dtype \(kvPair[1])") }
+                guard let t = KVStorageType(rawValue: kvPair[1]) else { throw FoveaError.invalidArgument(name: "method cell", value: text, reason: "dtype '\(kvPair[1])' is not one of \(KVStorageType.allCases.map(\.rawValue).joined(separator: ", "))") }
                 dtype = t
-            default: throw FoveaError.invalidInput(reason: "method cell '\(text)': unknown key \(kvPair[0]) (prune, kv, dtype)")
+            default: throw FoveaError.invalidArgument(name: "method cell", value: text, reason: "unknown key '\(kvPair[0])' (prune, kv, dtype)")
             }
         }
         pruning = try PruningPlan(parsing: prune)

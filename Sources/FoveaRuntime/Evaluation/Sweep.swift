@@ -26,12 +26,12 @@ public struct Sweep {
     /// A grid file: one cell per line (`prune=… kv=… dtype=…`), `#` comments; Full is always added first.
     public static func loadGrid(path: String) throws -> [String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw FoveaError.invalidInput(reason: "\(path): cannot read the grid file")
+            throw FoveaError.invalidFile(path: path, line: nil, reason: "cannot read the grid file (missing, or not UTF-8)")
         }
         let cells = text.split(separator: "\n").map { $0.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "" }
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for (i, c) in cells.enumerated() {
-            do { _ = try MethodCell(c) } catch { throw FoveaError.invalidInput(reason: "\(path):\(i + 1): \(error.localizedDescription)") }
+            do { _ = try MethodCell(c) } catch { throw FoveaError.invalidFile(path: path, line: i + 1, reason: error.localizedDescription) }
         }
         return ["full"] + cells.filter { $0 != "full" }
     }
@@ -83,7 +83,7 @@ public struct Sweep {
     static func readJSON(_ path: String) throws -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path),
               let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw FoveaError.invalidInput(reason: "\(path): not a JSON object")
+            throw FoveaError.invalidFile(path: path, line: nil, reason: "not a JSON object")
         }
         return obj
     }
