@@ -56,6 +56,9 @@ public final class Generator: @unchecked Sendable {
     /// One block pool per storage type, shared by every sequence this generator runs.
     private var pools: [KVStorageType: KVBlockPool] = [:]
 
+    /// Bytes free for a generation's KV cache and buffers, asked before each request (tests set it).
+    public var memoryAvailable: @Sendable () -> Int = { MemoryBudget.availableBytes }
+
     public init(model: VisionLanguageModel) {
         self.model = model
     }
@@ -91,6 +94,10 @@ public final class Generator: @unchecked Sendable {
         // Generation ends where the context does, as llama.cpp's does.
         let maxNew = min(request.maxNewTokens, context - used)
         let capacity = seq.count + maxNew
+        try MemoryBudget.check("a \(seq.count)-token prompt with \(maxNew) new tokens (KV cache and prefill buffers)",
+                               needed: MemoryBudget.kvBytes(model.config, tokens: capacity, storage: request.kv.storage)
+                                   + MemoryBudget.activationBytes(model.config, rows: seq.count),
+                               available: memoryAvailable())
         let pool = pools[request.kv.storage] ?? model.decoder.makePool(storage: request.kv.storage)
         pools[request.kv.storage] = pool
         let cache: KVCache

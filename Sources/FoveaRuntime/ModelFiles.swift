@@ -17,12 +17,15 @@ public struct LoadedModel: Sendable {
     public static func load(_ path: String) throws -> LoadedModel {
         if path.lowercased().hasSuffix(".gguf") {
             let file = try GGUFFile(path: path)
+            try checkWeights(try ModelConfiguration(gguf: file), path: path)
             let model = try VisionLanguageModel(gguf: file)
             let (tok, problem) = attempt { try TokenizerLoader.byteLevelBPE(gguf: file) }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
             return LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
         }
-        let model = try VisionLanguageModel(directory: path)
+        let config = try ModelConfiguration(directory: path)
+        try checkWeights(config, path: path)
+        let model = try VisionLanguageModel(config: config, weights: try WeightStore(directory: path), name: path)
         let fm = FileManager.default
         let tokPath = path + "/tokenizer.json"
         let (tok, problem) = fm.fileExists(atPath: tokPath) ? attempt { try TokenizerLoader.load(path: tokPath) } : (nil, nil)
@@ -30,6 +33,12 @@ public struct LoadedModel: Sendable {
         if jinja == nil, let cfg = try? JSONConfig(path: path + "/tokenizer_config.json") { jinja = try? cfg.string("chat_template") }
         let found = ChatTemplate.detection(jinja: jinja, modelType: model.config.text.modelType)
         return LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
+    }
+
+    /// Weights are refused before loading when they alone would not fit in the machine's memory.
+    static func checkWeights(_ config: ModelConfiguration, path: String) throws {
+        try MemoryBudget.check(String(format: "%@ (%.2f B parameters held as float32)", path, Double(config.parameterEstimate) / 1e9),
+                               needed: MemoryBudget.weightBytes(config), available: MemoryBudget.limitBytes)
     }
 
     /// The tokenizer, or the error that says why there is none.

@@ -13,15 +13,20 @@ struct Inspect: ParsableCommand {
     @Argument(help: "Model folder (config.json + *.safetensors) or a .gguf file.")
     var model: String
 
-    @Option(help: "Context length for the KV-cache estimate.")
-    var context: Int = 4096
+    @Option(help: "Context length for the KV-cache estimate (default: the model's whole context).")
+    var context: Int?
 
     func validate() throws {
-        guard context > 0 else { throw ValidationError("--context must be positive") }
+        if let context, context <= 0 { throw ValidationError("--context must be positive") }
     }
 
     func run() throws {
         let loaded = try loadWithProgress(model)
+        let limit = loaded.model.config.text.maxPositions
+        let context = self.context ?? limit
+        guard context <= limit else {
+            throw FoveaError.invalidArgument(name: "--context", value: "\(context)", reason: "the model's context is \(limit) tokens (max_position_embeddings)")
+        }
         print(ModelReport.describe(loaded.model, context: context))
         if let tokenizer = loaded.tokenizer {
             print("tokenizer: \(type(of: tokenizer)); chat template: \(loaded.template.name)\(loaded.templateGuessed ? " (guessed)" : "")")

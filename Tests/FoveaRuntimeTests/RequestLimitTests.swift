@@ -88,3 +88,36 @@ struct UnreadableTokenizerTests {
         #expect(throws: FoveaError.self) { try small.requireTokenizer().encodeChecked("hello") }
     }
 }
+
+@Suite("Memory is estimated before it is allocated")
+struct MemoryBudgetTests {
+    @Test("KV bytes per token follow layers × KV heads × head dim × storage")
+    func kv() throws {
+        let model = try VisionLanguageModel(directory: RequestLimitTests.folder)
+        // 2 layers × 2 KV heads × 32 dims × (key + value) × 4 bytes = 1,024 bytes a token (fovea inspect agrees).
+        #expect(MemoryBudget.kvBytes(model.config, tokens: 10) == 10_240)
+        #expect(MemoryBudget.kvBytes(model.config, tokens: 10, storage: .q8_0) == 10 * 2 * 2 * 2 * 34)
+        #expect(MemoryBudget.weightBytes(model.config) == 4 * model.parameterCounts.reduce(0) { $0 + $1.1 })
+    }
+
+    @Test("a generation whose KV cache would not fit is refused with the numbers")
+    func generation() throws {
+        let generator = Generator(model: try VisionLanguageModel(directory: RequestLimitTests.folder))
+        generator.memoryAvailable = { 1 << 20 }
+        let e = #expect(throws: FoveaError.self) { try generator.generate(GenerationRequest(tokens: [5, 6], maxNewTokens: 2000)) }
+        guard case .insufficientMemory(_, let needed, 1_048_576) = e else { Issue.record("\(String(describing: e))"); return }
+        #expect(needed >= 2002 * 1024)
+        #expect(try generator.generate(GenerationRequest(tokens: [5, 6], maxNewTokens: 20)).tokens.count > 0)
+    }
+
+    @Test("a checkpoint whose weights cannot fit is refused before any weight is read")
+    func weights() throws {
+        let dir = Fixtures.temporaryDirectory("huge")
+        let config = #"{"model_type": "llama", "hidden_size": 16384, "intermediate_size": 53248, "num_hidden_layers": 126, "num_attention_heads": 128, "num_key_value_heads": 8, "vocab_size": 128256}"#
+        try Data(config.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let e = #expect(throws: FoveaError.self) { try LoadedModel.load(dir) }
+        guard case .insufficientMemory(let what, let needed, _) = e else { Issue.record("\(String(describing: e))"); return }
+        #expect(what.contains("405") || what.contains("406"), "\(what)")   // Llama-3.1-405B's shapes
+        #expect(needed > 1_600_000_000_000)
+    }
+}
