@@ -133,7 +133,7 @@ public final class GGUFFile: @unchecked Sendable {
             // Header dimensions are attacker-controlled: four of 2³¹ overflow any product.
             guard let elements = checkedProduct(dims), let bytes = checkedProduct([elements / type.block.elements, type.block.bytes]),
                   bytes <= file.size else {
-                throw FoveaError.badTensorSpan(path: path, tensor: name, reason: "shape \(dims.reversed()) (\(type)) is larger than the whole file (\(file.size) bytes)")
+                throw FoveaError.badTensorSpan(path: path, tensor: name, reason: "shape \(Array(dims.reversed())) (\(type)) is larger than the whole file (\(file.size) bytes)")
             }
             guard offset % UInt64(alignment) == 0 else {
                 throw FoveaError.badTensorSpan(path: path, tensor: name, reason: "offset \(offset) is not aligned to \(alignment)")

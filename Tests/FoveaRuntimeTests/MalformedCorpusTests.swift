@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import FoveaTestSupport
+
+/// Every file in Tests/Corpus/malformed (scripts/corpus/make_malformed.py) run through the real CLI:
+/// each must end in an error that names its problem — an exit status, never a signal, within a
+/// time limit — the promise llama.cpp's and safetensors' readers make for hostile files.
+@Suite("Malformed inputs get specific errors from the CLI")
+struct MalformedCorpusTests {
+    struct Case: Decodable, CustomStringConvertible {
+        let name: String, command: String, expect: String, args: [String]
+        let model: String?, base: String?, files: [String: String]?
+        var description: String { name }
+    }
+
+    static let repo = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().path
+    static let corpus = repo + "/Tests/Corpus/malformed"
+    static let cases: [Case] = {
+        guard let data = FileManager.default.contents(atPath: corpus + "/cases.json") else { return [] }
+        return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
+    }()
+
+    /// The `fovea` executable `swift build` put beside the test bundle.
+    static var executable: String? {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("fovea").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    @Test("the corpus holds at least 50 cases") func size() { #expect(Self.cases.count >= 50) }
+
+    @Test("a specific error, not a crash", arguments: cases)
+    func run(_ c: Case) throws {
+        let exe = try #require(Self.executable, "build the fovea executable first (swift build --build-tests builds it)")
+        var model = c.model.map { Self.corpus + "/" + $0 } ?? ""
+        if let base = c.base {
+            // A copy of the base model with the corpus files laid over it.
+            let dir = Fixtures.temporaryDirectory("corpus-" + c.name)
+            let fm = FileManager.default
+            for f in try fm.contentsOfDirectory(atPath: Self.repo + "/" + base) where c.files?[f] == nil {
+                try fm.createSymbolicLink(atPath: dir + "/" + f, withDestinationPath: Self.repo + "/" + base + "/" + f)
+            }
+            for (name, file) in c.files ?? [:] { try fm.copyItem(atPath: Self.corpus + "/" + file, toPath: dir + "/" + name) }
+            model = dir
+        }
+        let args = c.args.map { $0.replacingOccurrences(of: "{corpus}", with: Self.corpus) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.currentDirectoryURL = URL(fileURLWithPath: Self.repo)
+        p.arguments = [c.command] + (c.command == "inspect" ? [model] : ["--model", model]) + args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if p.isRunning { p.terminate(); Issue.record("\(c.name): still running after 60 s"); return }
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationReason == .exit, "\(c.name): killed by signal \(p.terminationStatus)\n\(message)")
+        #expect(p.terminationStatus != 0, "\(c.name): accepted silently\n\(message)")
+        #expect(message.contains(c.expect), "\(c.name): expected '\(c.expect)' in:\n\(message)")
+    }
+}
