@@ -20,6 +20,8 @@ let package = Package(
     products: [
         .library(name: "Fovea", targets: ["FoveaCore", "FoveaIO", "FoveaKV", "FoveaPruning", "FoveaModels", "FoveaRuntime"]),
         .executable(name: "fovea", targets: ["fovea"]),
+        // The parsers the fuzzers drive (Fuzz/ builds them with libFuzzer; the tests replay their corpora).
+        .library(name: "FoveaFuzzing", targets: ["FoveaFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,12 +49,13 @@ let package = Package(
             name: "fovea",
             dependencies: ["FoveaRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .target(name: "FoveaFuzzing", dependencies: ["FoveaRuntime"]),
         // Fixture lookup and tolerance helpers shared by the test targets.
         .target(name: "FoveaTestSupport", dependencies: ["FoveaCore", "FoveaIO"]),
         .testTarget(name: "FoveaCoreTests", dependencies: ["FoveaCore", "FoveaTestSupport"]),
         .testTarget(name: "FoveaIOTests", dependencies: ["FoveaIO", "FoveaTestSupport"]),
         .testTarget(name: "FoveaModelsTests", dependencies: ["FoveaModels", "FoveaPruning", "FoveaRuntime", "FoveaTestSupport"]),
-        .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime", "FoveaTestSupport"]),
+        .testTarget(name: "FoveaRuntimeTests", dependencies: ["FoveaRuntime", "FoveaFuzzing", "FoveaTestSupport"]),
         .testTarget(name: "FoveaKVTests", dependencies: ["FoveaKV", "FoveaPruning", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
         .testTarget(name: "FoveaPruningTests", dependencies: ["FoveaPruning", "FoveaKV", "FoveaModels", "FoveaRuntime", "FoveaTestSupport"]),
     ]

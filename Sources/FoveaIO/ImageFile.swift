@@ -25,12 +25,8 @@ public enum ImageDecoder {
     public static let defaultMaxPixels = 50_000_000
 
     public static func decode(path: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
-        guard FileManager.default.fileExists(atPath: path) else { throw FoveaError.fileNotFound(path: path) }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FoveaError.unreadable(path: path, reason: error.localizedDescription)
-        }
-        return try decode(data: data, name: path, maxPixels: maxPixels)
+        // A 50 MP image compresses to far less than 1 GB in any format Fovea reads.
+        return try decode(data: try FileReader.read(path, limit: 1 << 30, what: "PNG or JPEG file"), name: path, maxPixels: maxPixels)
     }
 
     public static func decode(data: Data, name: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {

@@ -9,12 +9,8 @@ public struct JSONConfig: @unchecked Sendable {
     public let raw: [String: Any]
 
     public init(path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else { throw FoveaError.fileNotFound(path: path) }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FoveaError.unreadable(path: path, reason: error.localizedDescription)
-        }
-        try self.init(data: data, path: path)
+        // tokenizer.json of the largest vocabularies is tens of MB; a JSON file past 512 MB is not a configuration.
+        try self.init(data: try FileReader.read(path, limit: 512 << 20, what: "JSON file"), path: path)
     }
 
     public init(data: Data, path: String) throws {

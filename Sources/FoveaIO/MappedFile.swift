@@ -38,3 +38,23 @@ public final class MappedFile: @unchecked Sendable {
         if size == 0 { base.deallocate() } else { munmap(base, size) }
     }
 }
+
+/// Whole small files (JSON, images) read into memory, bounded: a file over `limit` bytes is refused
+/// before it is read, and an empty one is not handed to Foundation's reader (which leaks its 4 KB
+/// buffer on empty files: found by the tokenizer-json fuzzer).
+public enum FileReader {
+    public static func read(_ path: String, limit: Int, what: String) throws -> Data {
+        guard FileManager.default.fileExists(atPath: path) else { throw FoveaError.fileNotFound(path: path) }
+        let size: Int
+        do { size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0 } catch {
+            throw FoveaError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        guard size <= limit else {
+            throw FoveaError.unreadable(path: path, reason: "\(size) bytes is more than a \(what) may be (\(limit) bytes)")
+        }
+        if size == 0 { return Data() }
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw FoveaError.unreadable(path: path, reason: error.localizedDescription)
+        }
+    }
+}

@@ -166,7 +166,7 @@ public final class WeightStore: TensorSource, @unchecked Sendable {
         let indexPath = (directory as NSString).appendingPathComponent("model.safetensors.index.json")
         var shardNames: [String]
         if fm.fileExists(atPath: indexPath) {
-            let data = try Data(contentsOf: URL(fileURLWithPath: indexPath))
+            let data = try FileReader.read(indexPath, limit: 512 << 20, what: "JSON file")
             guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                   let map = json["weight_map"] as? [String: String] else {
                 throw FoveaError.badJSON(path: indexPath, reason: "expected an object with a 'weight_map' of tensor name → file")

@@ -87,6 +87,9 @@ struct TokenizerErrorTests {
         #expect(throws: FoveaError.invalidConfig(path: merges, field: "model.merges[0]", reason: "expected \"a b\" or [\"a\", \"b\"]")) {
             try TokenizerLoader.load(path: merges)
         }
+        // Empty files never reach Foundation's reader (it leaked its buffer on them under the fuzzer).
+        let empty = write("")
+        #expect(throws: FoveaError.badJSON(path: empty, reason: "not valid JSON")) { try TokenizerLoader.load(path: empty) }
         let wordPiece = write(#"{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}"#)
         #expect(throws: FoveaError.self) { try TokenizerLoader.load(path: wordPiece) }
     }
