@@ -1,4 +1,5 @@
 import Foundation
+import FoveaCore
 
 /// The numbers every run reports (methods.md §4), filled by the stages as they run.
 public struct RunStatistics: Sendable, Codable {
@@ -31,6 +32,8 @@ public struct RunStatistics: Sendable, Codable {
     public var kvPoolBytesHeld = 0
     public var kvBytesUsed = 0
     public var peakResidentBytes = 0
+    /// The matrix kernels the run used (BLAS family, threads, any correction of the BLAS's choice).
+    public var kernels = BLAS.kernels
 
     public init() {}
 
@@ -48,7 +51,7 @@ public struct RunStatistics: Sendable, Codable {
             "visual_tokens_nominal": visualTokensNominal, "lost_to_unpad": lostToUnpad,
             "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,
             "ttft_s": timeToFirstToken, "decode_s": decodeSeconds, "decode_attention_s": decodeAttentionSeconds, "decode_ms_per_token": decodeMillisecondsPerToken,
-            "kv_method": kvMethod, "kv_bytes_after_prefill": kvBytesAfterPrefill, "kv_bytes_allocated": kvBytesAllocated, "kv_pool_bytes_held": kvPoolBytesHeld, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes,
+            "kv_method": kvMethod, "kv_bytes_after_prefill": kvBytesAfterPrefill, "kv_bytes_allocated": kvBytesAllocated, "kv_pool_bytes_held": kvPoolBytesHeld, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes, "kernels": kernels,
         ]
         return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])
     }
@@ -60,6 +63,7 @@ public struct RunStatistics: Sendable, Codable {
                 + (method == "full" ? ")" : ", nominal \(visualTokensNominal), lost to unpad \(lostToUnpad); \(method))"),
             String(format: "vision: %.3f s, prefill: %.3f s, time to first token: %.3f s", visionSeconds, prefillSeconds, timeToFirstToken),
             String(format: "decode: %d tokens, %.2f ms/token", generatedTokens, decodeMillisecondsPerToken),
+            "kernels: \(kernels)",
             "KV cache (\(kvMethod)): \(mb(kvBytesAfterPrefill)) after prefill, \(mb(kvBytesUsed)) used of \(mb(kvBytesAllocated)) allocated at the end; peak RSS: \(mb(peakResidentBytes))",
         ].joined(separator: "\n")
     }

@@ -92,7 +92,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func runKernels() {
-        print("machine: \(Machine.description)  \nBLAS: \(BLAS.description)\n")
+        print("machine: \(Machine.description)  \nBLAS: \(BLAS.kernels) (\(BLAS.description))\n")
         print(String(format: "| sgemm 2048³ | %.1f GFLOP/s |", KernelBench.sgemm(runs: runs)))
         print("|---|---|")
         print(String(format: "| bf16 → f32 at load | %.2f G elements/s |", KernelBench.bf16Conversion()))

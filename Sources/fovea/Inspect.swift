@@ -28,6 +28,7 @@ struct Inspect: ParsableCommand {
             throw FoveaError.invalidArgument(name: "--context", value: "\(context)", reason: "the model's context is \(limit) tokens (max_position_embeddings)")
         }
         print(ModelReport.describe(loaded.model, context: context))
+        print("kernels: \(BLAS.kernels); CPU \(Machine.description)")
         if let tokenizer = loaded.tokenizer {
             print("tokenizer: \(type(of: tokenizer)); chat template: \(loaded.template.name)\(loaded.templateGuessed ? " (guessed)" : "")")
         } else {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FoveaCore
 import FoveaTestSupport
 
 /// Every file in Tests/Corpus/malformed (scripts/corpus/make_malformed.py) run through the real CLI:
@@ -63,5 +64,47 @@ struct MalformedCorpusTests {
         #expect(p.terminationReason == .exit, "\(c.name): killed by signal \(p.terminationStatus)\n\(message)")
         #expect(p.terminationStatus != 0, "\(c.name): accepted silently\n\(message)")
         #expect(message.contains(c.expect), "\(c.name): expected '\(c.expect)' in:\n\(message)")
+    }
+}
+
+/// Issue 15's first rule: no silent slow path. OpenBLAS picks its kernels from the CPU it recognises;
+/// where it picks a slower family than the CPU supports, the CLI restarts itself with the right one.
+@Suite("The matrix kernels match the CPU")
+struct KernelChoiceTests {
+    @Test("which OpenBLAS cores count as too slow for which CPUs")
+    func table() {
+        let sapphireRapids: Set = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "amx_tile"]
+        let skylake: Set = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"]
+        #expect(BLAS.betterCore(chosen: "Prescott", flags: sapphireRapids) == "COOPERLAKE")   // OpenBLAS 0.3.21 on SPR
+        #expect(BLAS.betterCore(chosen: "Haswell", flags: skylake) == "SKYLAKEX")
+        #expect(BLAS.betterCore(chosen: "Cooperlake", flags: sapphireRapids) == nil)
+        #expect(BLAS.betterCore(chosen: "SkylakeX", flags: skylake) == nil)
+        #expect(BLAS.betterCore(chosen: "Prescott", flags: ["avx2", "fma"]) == "HASWELL")
+        #expect(BLAS.betterCore(chosen: "Zen", flags: ["avx2", "fma"]) == nil)
+        #expect(BLAS.betterCore(chosen: "Prescott", flags: ["sse3"]) == nil)
+    }
+
+    func inspect(_ env: [String: String]) throws -> String {
+        let exe = try #require(MalformedCorpusTests.executable)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["inspect", MalformedCorpusTests.repo + "/models/fovea-test-llava-small"]
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    @Test("the CLI never runs a generic BLAS on a CPU with AVX2 or AVX-512, even when OpenBLAS is told to")
+    func cli() throws {
+        let line = try #require(try inspect([:]).split(separator: "\n").first { $0.hasPrefix("kernels:") })
+        let core = try #require(line.split(separator: " ").dropFirst(2).first).description
+        #expect(BLAS.betterCore(chosen: core, flags: CPUFeatures.flags) == nil, "\(line)")
+        let forced = try inspect(["OPENBLAS_CORETYPE": "Prescott", "FOVEA_KEEP_BLAS_CORE": "0"])
+        if CPUFeatures.avx2 {
+            #expect(forced.contains("OpenBLAS had chosen Prescott, corrected") && !forced.contains("OpenBLAS Prescott kernels"), "\(forced)")
+        }
     }
 }

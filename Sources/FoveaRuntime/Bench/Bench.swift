@@ -147,7 +147,7 @@ public enum Bench {
         }
         let rows = zip(plans, stats).map { BenchRow(cell: $0.label, runs: $1) }
         let promptRows = rows[0].runs[0].promptTokens
-        return BenchReport(subject: subject.name, machine: Machine.description, blas: BLAS.description, runs: runs,
+        return BenchReport(subject: subject.name, machine: Machine.description, blas: BLAS.kernels, runs: runs,
                            decodeSteps: decodeSteps, promptTokens: promptRows, rows: rows,
                            fullPrefillFLOPs: prefillFLOPs(subject.model.config.text, rows: promptRows))
     }
