@@ -32,7 +32,10 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "FoveaCore", dependencies: blasDependency, swiftSettings: optimisedKernels),
+        // Block-quantised matrix-vector kernels (ggml's Q8_0/Q4_0/Q4_1), intrinsics chosen at run time
+        // per function (AVX2, AVX-512 VNNI), a scalar twin for the tests. Optimised in every build.
+        .target(name: "CQuant", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "FoveaCore", dependencies: blasDependency + ["CQuant"], swiftSettings: optimisedKernels),
         // libpng and libjpeg-turbo (Debian's libpng-dev, libjpeg-dev) behind a small C file that keeps
         // their longjmp error handling away from Swift.
         .target(

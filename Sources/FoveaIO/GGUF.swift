@@ -33,7 +33,7 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     /// Tensor element types Fovea reads (ggml's numbering).
-    public enum TensorType: UInt32, Sendable {
+    public enum TensorType: UInt32, Sendable, Hashable {
         case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30
 
         /// (elements per block, bytes per block)
@@ -154,6 +154,12 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     /// The tensor dequantised to float32, in PyTorch shape order.
+    /// The tensor's stored bytes, for kernels that read its blocks directly (valid while this file lives).
+    public func rawData(_ name: String) throws -> UnsafeRawPointer {
+        guard let info = tensors[name] else { throw FoveaError.missingTensor(name: name, searched: [path]) }
+        return UnsafeRawPointer(file.base + info.offset)
+    }
+
     public func load(_ name: String) throws -> Tensor {
         guard let info = tensors[name] else { throw FoveaError.missingTensor(name: name, searched: [path]) }
         let out = Tensor(zeros: info.shape)

@@ -151,6 +151,13 @@ public protocol TensorSource: AnyObject, Sendable {
     func contains(_ name: String) -> Bool
     /// The tensor `name` as float32, checked against `shape`.
     func tensor(_ name: String, shape: [Int]) throws -> Tensor
+    /// The tensor `name` in its stored block format, when it is stored in one Fovea multiplies
+    /// directly (GGUF Q8_0/Q4_0/Q4_1); nil means: ask `tensor` for float32.
+    func quantized(_ name: String, shape: [Int]) throws -> QuantizedMatrix?
+}
+
+extension TensorSource {
+    public func quantized(_ name: String, shape: [Int]) throws -> QuantizedMatrix? { nil }
 }
 
 /// All tensors of a checkpoint folder: one `model.safetensors`, or shards listed in

@@ -6,16 +6,50 @@ import FoveaIO
 // row order follow llama.cpp's convert_hf_to_gguf.py (LlamaModel.modify_tensors), undone here
 // the way transformers' GGUF loader does (integrations/ggml.py, reverse_permute).
 
-/// Exposes a GGUF file's tensors under Hugging Face Llama names, dequantised to float32.
+/// Exposes a GGUF file's tensors under Hugging Face Llama names: float32 on request, or Q8_0 /
+/// Q4_0 / Q4_1 matrices as stored (`keepQuantized`, the default) for the quantised kernels.
 public final class GGUFWeights: TensorSource, @unchecked Sendable {
     public let file: GGUFFile
     let heads: Int
     let kvHeads: Int
+    let keepQuantized: Bool
+    let activations: QuantizedMatrix.Activations
 
-    public init(file: GGUFFile, heads: Int, kvHeads: Int) {
+    public init(file: GGUFFile, heads: Int, kvHeads: Int, keepQuantized: Bool = true, activations: QuantizedMatrix.Activations = .float) {
         self.file = file
         self.heads = heads
         self.kvHeads = kvHeads
+        self.keepQuantized = keepQuantized
+        self.activations = activations
+    }
+
+    public func quantized(_ name: String, shape: [Int]) throws -> QuantizedMatrix? {
+        guard keepQuantized, let g = Self.ggufName(name), let info = file.tensors[g], info.shape.count == 2 else { return nil }
+        let type: QuantType
+        switch info.type {
+        case .q8_0: type = .q8_0
+        case .q4_0: type = .q4_0
+        case .q4_1: type = .q4_1
+        default: return nil
+        }
+        guard info.shape == shape else { throw FoveaError.shapeMismatch(tensor: g, expected: shape, actual: info.shape) }
+        let data = try file.rawData(g)
+        let (rows, cols) = (shape[0], shape[1])
+        // Q and K rows are interleaved per head in the file (see `unpermute`): whole rows of blocks move.
+        if g.hasSuffix("attn_q.weight") || g.hasSuffix("attn_k.weight") {
+            let h = g.hasSuffix("attn_q.weight") ? heads : kvHeads
+            return QuantizedMatrix(type: type, rows: rows, cols: cols, copying: data, order: Self.unpermutedOrder(rows: rows, heads: h),
+                                   activations: activations)
+        }
+        return QuantizedMatrix(type: type, rows: rows, cols: cols, data: data, owner: file, activations: activations)
+    }
+
+    /// Row i of the Hugging Face layout is row order[i] of llama.cpp's.
+    static func unpermutedOrder(rows: Int, heads: Int) -> [Int] {
+        let hd = rows / heads, half = hd / 2
+        var order = [Int](repeating: 0, count: rows)
+        for h in 0..<heads { for i in 0..<half { for t in 0..<2 { order[h * hd + t * half + i] = h * hd + 2 * i + t } } }
+        return order
     }
 
     /// HF name → GGUF name.

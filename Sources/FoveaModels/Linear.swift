@@ -1,30 +1,69 @@
 import FoveaCore
 
-/// A dense layer with PyTorch's weight layout.
+/// A dense layer with PyTorch's weight layout, its weights float32 or kept in a stored block format.
 public struct Linear: Sendable {
-    /// [outDim, inDim]
-    public let weight: Tensor
+    public enum Weights: Sendable {
+        /// [outDim, inDim]
+        case dense(Tensor)
+        case quantized(QuantizedMatrix)
+    }
+    public let weights: Weights
     /// [outDim]
     public let bias: Tensor?
-    public var inDim: Int { weight.shape[1] }
-    public var outDim: Int { weight.shape[0] }
+    public let inDim: Int, outDim: Int
 
     public init(_ scope: WeightScope, _ name: String, inDim: Int, outDim: Int, bias: Bool) throws {
-        weight = try scope.tensor("\(name).weight", [outDim, inDim])
+        if let q = try scope.quantized("\(name).weight", [outDim, inDim]) {
+            weights = .quantized(q)
+        } else {
+            weights = .dense(try scope.tensor("\(name).weight", [outDim, inDim]))
+        }
+        self.inDim = inDim
+        self.outDim = outDim
         self.bias = bias ? try scope.tensor("\(name).bias", [outDim]) : nil
     }
 
     public init(weight: Tensor, bias: Tensor?) {
-        self.weight = weight
+        weights = .dense(weight)
+        inDim = weight.shape[1]
+        outDim = weight.shape[0]
         self.bias = bias
+    }
+
+    public init(quantized q: QuantizedMatrix) {
+        weights = .quantized(q)
+        inDim = q.cols
+        outDim = q.rows
+        bias = nil
     }
 
     /// y[rows, outDim] = x[rows, inDim] · Wᵀ + b
     public func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        Kernels.linear(x, rows: rows, inDim: inDim, weight: weight.data, bias: bias?.data, outDim: outDim, into: y)
+        switch weights {
+        case .dense(let w):
+            Kernels.linear(x, rows: rows, inDim: inDim, weight: w.data, bias: bias?.data, outDim: outDim, into: y)
+        case .quantized(let q):
+            if rows == 1 { q.gemv(x, into: y) } else { q.gemm(x, rows: rows, into: y) }
+            if let bias { for r in 0..<rows { for j in 0..<outDim { y[r * outDim + j] += bias.data[j] } } }
+        }
     }
 
-    public var parameterCount: Int { weight.count + (bias?.count ?? 0) }
+    /// Row `r` of the weight as float32 (embedding lookups).
+    public func row(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        switch weights {
+        case .dense(let w): out.update(from: w.data + r * inDim, count: inDim)
+        case .quantized(let q): q.dequantize(row: r, into: out)
+        }
+    }
+
+    public var parameterCount: Int { inDim * outDim + (bias?.count ?? 0) }
+    /// Bytes the weights hold in memory.
+    public var weightBytes: Int {
+        switch weights {
+        case .dense(let w): w.count * 4
+        case .quantized(let q): q.byteCount
+        }
+    }
 }
 
 /// LayerNorm weights.

@@ -67,21 +67,25 @@ public final class DecoderWorkspace: @unchecked Sendable {
 
 public struct LlamaDecoder: Sendable {
     public let config: TextConfiguration
-    let embedTokens: Tensor        // key: embed_tokens.weight, [vocab, D]
+    let embedTokens: Linear        // key: embed_tokens, [vocab, D] (rows looked up, not multiplied)
     let layers: [DecoderLayer]     // key: layers.N
     let norm: RMSNorm              // key: norm
-    let lmHead: Tensor             // key: lm_head.weight, [vocab, D] (embed_tokens when tied)
+    let lmHead: Linear             // key: lm_head, [vocab, D] (embed_tokens when tied)
+    /// Whether `lmHead` is `embedTokens` (counted once).
+    let tied: Bool
     public let rope: RotaryEmbedding
 
     public init(language s: WeightScope, head: WeightScope?, config c: TextConfiguration) throws {
         config = c
-        embedTokens = try s.tensor("embed_tokens.weight", [c.vocabSize, c.hiddenSize])
+        embedTokens = try Linear(s, "embed_tokens", inDim: c.hiddenSize, outDim: c.vocabSize, bias: false)
         layers = try (0..<c.layers).map { try DecoderLayer(s.scoped("layers.\($0)."), c) }
         norm = try RMSNorm(s, "norm", dim: c.hiddenSize, eps: c.rmsNormEps)
         if let head, head.contains("lm_head.weight") {
-            lmHead = try head.tensor("lm_head.weight", [c.vocabSize, c.hiddenSize])
+            lmHead = try Linear(head, "lm_head", inDim: c.hiddenSize, outDim: c.vocabSize, bias: false)
+            tied = false
         } else if c.tieWordEmbeddings {
             lmHead = embedTokens
+            tied = true
         } else {
             throw FoveaError.missingTensor(name: "lm_head.weight",
                                            searched: CheckpointScopes.lmHead.map { $0 + "lm_head.weight" } + ["(tie_word_embeddings is false)"])
@@ -91,19 +95,28 @@ public struct LlamaDecoder: Sendable {
 
     init(config: TextConfiguration, embedTokens: Tensor, layers: [DecoderLayer], norm: RMSNorm, lmHead: Tensor) {
         self.config = config
-        self.embedTokens = embedTokens
+        self.embedTokens = Linear(weight: embedTokens, bias: nil)
         self.layers = layers
         self.norm = norm
-        self.lmHead = lmHead
+        tied = lmHead.storage === embedTokens.storage
+        self.lmHead = tied ? self.embedTokens : Linear(weight: lmHead, bias: nil)
         rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, scalingFactor: config.ropeScaling)
     }
 
     public var parameterCount: Int {
-        embedTokens.count + layers.reduce(0) { $0 + $1.parameterCount } + norm.gamma.count
-            + (lmHead.storage === embedTokens.storage ? 0 : lmHead.count)
+        embedTokens.parameterCount + layers.reduce(0) { $0 + $1.parameterCount } + norm.gamma.count
+            + (tied ? 0 : lmHead.parameterCount)
     }
 
     public var layerCount: Int { layers.count }
+
+    /// Bytes the weights hold in memory (quantised matrices at their stored size).
+    public var weightBytes: Int {
+        let perLayer = layers.reduce(0) { sum, l in
+            sum + [l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3].reduce(0) { $0 + $1.weightBytes } + 4 * (l.inputNorm.gamma.count + l.postNorm.gamma.count)
+        }
+        return embedTokens.weightBytes + perLayer + 4 * norm.gamma.count + (tied ? 0 : lmHead.weightBytes)
+    }
 
     /// Writes the embeddings of `tokens` into rows of `out` ([tokens.count, D]).
     public func embed(_ tokens: [Int], into out: UnsafeMutablePointer<Float>) throws {
@@ -112,11 +125,10 @@ public struct LlamaDecoder: Sendable {
 
     /// Writes one token's embedding into `out` ([D]).
     public func embed(token t: Int, into out: UnsafeMutablePointer<Float>, index: Int = 0) throws {
-        let d = config.hiddenSize
         guard t >= 0 && t < config.vocabSize else {
             throw FoveaError.tokenOutOfVocabulary(id: t, index: index, vocabularySize: config.vocabSize)
         }
-        out.update(from: embedTokens.data + t * d, count: d)
+        embedTokens.row(t, into: out)
     }
 
     /// A cache sized for this decoder, drawing blocks from `pool` (a new float32 pool if nil).
@@ -228,7 +240,7 @@ public struct LlamaDecoder: Sendable {
         let normed = ws.h.buffer(n * d)
         norm(x.data + first * d, rows: n, into: normed)
         let out = ws.logits.buffer(n * c.vocabSize)
-        Kernels.linear(normed, rows: n, inDim: d, weight: lmHead.data, bias: nil, outDim: c.vocabSize, into: out)
+        lmHead(normed, rows: n, into: out)
         return Tensor(shape: [n, c.vocabSize], storage: TensorStorage(borrowing: out, count: n * c.vocabSize, owner: ws.logits))
     }
 

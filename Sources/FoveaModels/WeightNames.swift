@@ -34,6 +34,10 @@ public struct WeightScope: Sendable {
         try store.tensor(prefix + name, shape: shape)
     }
 
+    public func quantized(_ name: String, _ shape: [Int]) throws -> QuantizedMatrix? {
+        try store.quantized(prefix + name, shape: shape)
+    }
+
     public func optional(_ name: String, _ shape: [Int]) throws -> Tensor? {
         store.contains(prefix + name) ? try tensor(name, shape) : nil
     }

@@ -1,4 +1,5 @@
 import Foundation
+import FoveaCore
 import FoveaIO
 import FoveaModels
 
@@ -13,18 +14,24 @@ public struct LoadedModel: Sendable {
     /// True when the checkpoint's chat template (if any) is none Fovea recognises and the model type chose.
     public var templateGuessed = false
 
-    /// A model folder (config.json, safetensors, tokenizer.json) or a `.gguf` file.
-    public static func load(_ path: String) throws -> LoadedModel {
+    /// A model folder (config.json, safetensors, tokenizer.json) or a `.gguf` file. GGUF Q8_0/Q4_0/Q4_1
+    /// matrices stay in their blocks unless `dequantize` asks for float32 copies (the old path, for comparison).
+    public static func load(_ path: String, dequantize: Bool = false, activations: QuantizedMatrix.Activations = .float) throws -> LoadedModel {
         if path.lowercased().hasSuffix(".gguf") {
             let file = try GGUFFile(path: path)
-            try checkWeights(try ModelConfiguration(gguf: file), path: path)
-            let model = try VisionLanguageModel(gguf: file)
+            let config = try ModelConfiguration(gguf: file)
+            // Kept blocks cost their stored bytes; everything else becomes float32.
+            let kept: Set<GGUFFile.TensorType> = dequantize ? [] : [.q8_0, .q4_0, .q4_1]
+            let bytes = file.tensors.values.reduce(0) { $0 + (kept.contains($1.type) ? $1.byteCount : $1.shape.reduce(1, *) * 4) }
+            try checkWeights(config, bytes: bytes, path: path)
+            let model = try VisionLanguageModel(config: config, weights: GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads,
+                                                                                   keepQuantized: !dequantize, activations: activations), name: file.path)
             let (tok, problem) = attempt { try TokenizerLoader.byteLevelBPE(gguf: file) }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
             return LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
         }
         let config = try ModelConfiguration(directory: path)
-        try checkWeights(config, path: path)
+        try checkWeights(config, bytes: MemoryBudget.weightBytes(config), path: path)
         let model = try VisionLanguageModel(config: config, weights: try WeightStore(directory: path), name: path)
         let fm = FileManager.default
         let tokPath = path + "/tokenizer.json"
@@ -36,9 +43,9 @@ public struct LoadedModel: Sendable {
     }
 
     /// Weights are refused before loading when they alone would not fit in the machine's memory.
-    static func checkWeights(_ config: ModelConfiguration, path: String) throws {
-        try MemoryBudget.check(String(format: "%@ (%.2f B parameters held as float32)", path, Double(config.parameterEstimate) / 1e9),
-                               needed: MemoryBudget.weightBytes(config), available: MemoryBudget.limitBytes)
+    static func checkWeights(_ config: ModelConfiguration, bytes: Int, path: String) throws {
+        try MemoryBudget.check(String(format: "%@ (%.2f B parameters)", path, Double(config.parameterEstimate) / 1e9),
+                               needed: bytes, available: MemoryBudget.limitBytes)
     }
 
     /// The tokenizer, or the error that says why there is none.

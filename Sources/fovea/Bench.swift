@@ -24,6 +24,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "A named shape built with random float32 weights (see below).")
     var shape: String?
 
+    @OptionGroup var weightOptions: WeightOptions
+
     @Option(help: "Method cells separated by ';', each 'prune=SPEC kv=SPEC dtype=T' (Full always runs first).")
     var methods: String = ""
 
@@ -74,7 +76,7 @@ struct BenchCommand: ParsableCommand {
         if let shape {
             subject = try BenchSubject.shape(try BenchShapes.named(shape), textTokens: promptTokens)
         } else if let model {
-            let loaded = try loadWithProgress(model)
+            let loaded = try loadWithProgress(model, weights: weightOptions)
             let hasProcessor = ["preprocessor_config.json", "processor_config.json"].contains {
                 FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent($0))
             }

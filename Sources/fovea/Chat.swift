@@ -14,6 +14,8 @@ struct Chat: ParsableCommand {
 
     @OptionGroup var sampling: SamplingOptions
 
+    @OptionGroup var weightOptions: WeightOptions
+
     @Option(name: .customLong("image"), help: "An image file the first question is about.")
     var imageFile: String?
 
@@ -28,7 +30,7 @@ struct Chat: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try loadWithProgress(model)
+        let loaded = try loadWithProgress(model, weights: weightOptions)
         let tokenizer = try loaded.requireTokenizer()
         let chat = sampling.chatTemplate(for: loaded)
         var images: [ImageInput] = []

@@ -24,6 +24,8 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var kv: KVOptions
 
+    @OptionGroup var weightOptions: WeightOptions
+
     @Option(help: "Only the first N questions.")
     var limit: Int?
 
@@ -53,7 +55,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let questions = try EvalQuestion.load(path: data, limit: limit)
-        let loaded = try loadWithProgress(model)
+        let loaded = try loadWithProgress(model, weights: weightOptions)
         announceTemplate(loaded)
         guard loaded.model.config.vision != nil else { throw ValidationError("\(model) is a text-only model; it cannot answer about images") }
         var evaluator = Evaluator(loaded: loaded, processor: try ImageProcessor(directory: model),

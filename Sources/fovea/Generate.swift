@@ -18,6 +18,8 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var kv: KVOptions
 
+    @OptionGroup var weightOptions: WeightOptions
+
     @Option(help: "The question. Rendered with the model's chat template and tokenized.")
     var prompt: String?
 
@@ -53,7 +55,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try loadWithProgress(model)
+        let loaded = try loadWithProgress(model, weights: weightOptions)
         let m = loaded.model
         var images: [ImageInput] = []
         if let pixels {

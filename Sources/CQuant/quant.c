@@ -1,0 +1,338 @@
+// Block formats (ggml-common.h): Q8_0 {fp16 d; int8 q[32]}, Q4_0 {fp16 d; uint8 q[16]} (value
+// (nibble − 8)·d, low nibbles first), Q4_1 {fp16 d, m; uint8 q[16]} (nibble·d + m). Activations:
+// Q8_0, or Q8_1 {fp16 d, s; int8 q[32]} with s = d·Σq for Q4_1's m term.
+#include "fovea_quant.h"
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FOVEA_X86 1
+#endif
+
+static inline float fp16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (mant == 0) { bits = sign; }
+        else {  // subnormal: normalise
+            exp = 1;
+            while (!(mant & 0x400)) { mant <<= 1; exp--; }
+            mant &= 0x3FF;
+            bits = sign | ((exp + 112) << 23) | (mant << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000 | (mant << 13);
+    } else {
+        bits = sign | ((exp + 112) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// Round to nearest even, as numpy's and the F16C instruction's conversion.
+static inline uint16_t f32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    int32_t exp = (int32_t)((x >> 23) & 0xFF) - 127 + 15;
+    uint32_t mant = x & 0x7FFFFF;
+    if (((x >> 23) & 0xFF) == 0xFF) return (uint16_t)(sign | 0x7C00 | (mant ? 0x200 : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7C00);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        mant |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t half = mant >> shift, rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t h = sign | ((uint32_t)exp << 10) | (mant >> 13);
+    uint32_t rem = mant & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+    return (uint16_t)h;
+}
+
+size_t fovea_q_block_bytes(int type) { return type == FOVEA_Q8_0 ? 34 : type == FOVEA_Q4_0 ? 18 : 20; }
+size_t fovea_q_act_block_bytes(int type) { return type == FOVEA_Q4_1 ? 36 : 34; }
+
+void fovea_q_quantize_act(int type, const float *x, void *out, int n) {
+    uint8_t *o = (uint8_t *)out;
+    const size_t bb = fovea_q_act_block_bytes(type);
+    for (int b = 0; b < n / 32; b++, o += bb) {
+        const float *xb = x + b * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127, id = d != 0 ? 1 / d : 0;
+        uint16_t dh = f32_to_fp16(d);
+        memcpy(o, &dh, 2);
+        int8_t *q = (int8_t *)(o + (type == FOVEA_Q4_1 ? 4 : 2));
+        int sum = 0;
+        for (int j = 0; j < 32; j++) { q[j] = (int8_t)roundf(xb[j] * id); sum += q[j]; }
+        if (type == FOVEA_Q4_1) { uint16_t sh = f32_to_fp16(d * (float)sum); memcpy(o + 2, &sh, 2); }
+    }
+}
+
+void fovea_q_dequantize(int type, const void *w, float *out, int n) {
+    const uint8_t *p = (const uint8_t *)w;
+    const size_t bb = fovea_q_block_bytes(type);
+    for (int b = 0; b < n / 32; b++, p += bb, out += 32) {
+        uint16_t dh;
+        memcpy(&dh, p, 2);
+        const float d = fp16_to_f32(dh);
+        if (type == FOVEA_Q8_0) {
+            for (int j = 0; j < 32; j++) out[j] = (float)((const int8_t *)(p + 2))[j] * d;
+        } else if (type == FOVEA_Q4_0) {
+            for (int j = 0; j < 16; j++) { out[j] = (float)((p[2 + j] & 0x0F) - 8) * d; out[j + 16] = (float)((p[2 + j] >> 4) - 8) * d; }
+        } else {
+            uint16_t mh;
+            memcpy(&mh, p + 2, 2);
+            const float m = fp16_to_f32(mh);
+            for (int j = 0; j < 16; j++) { out[j] = (float)(p[4 + j] & 0x0F) * d + m; out[j + 16] = (float)(p[4 + j] >> 4) * d + m; }
+        }
+    }
+}
+
+// ---------- scalar twin ----------
+static float dot_scalar(int type, const uint8_t *w, const uint8_t *a, int nb) {
+    const size_t wb = fovea_q_block_bytes(type), ab = fovea_q_act_block_bytes(type);
+    float sum = 0;
+    for (int b = 0; b < nb; b++, w += wb, a += ab) {
+        uint16_t dwh, dah;
+        memcpy(&dwh, w, 2);
+        memcpy(&dah, a, 2);
+        const float dw = fp16_to_f32(dwh), da = fp16_to_f32(dah);
+        int isum = 0;
+        if (type == FOVEA_Q8_0) {
+            const int8_t *qw = (const int8_t *)(w + 2), *qa = (const int8_t *)(a + 2);
+            for (int j = 0; j < 32; j++) isum += qw[j] * qa[j];
+            sum += dw * da * (float)isum;
+        } else if (type == FOVEA_Q4_0) {
+            const int8_t *qa = (const int8_t *)(a + 2);
+            for (int j = 0; j < 16; j++) isum += ((w[2 + j] & 0x0F) - 8) * qa[j] + ((w[2 + j] >> 4) - 8) * qa[j + 16];
+            sum += dw * da * (float)isum;
+        } else {
+            uint16_t mh, sh;
+            memcpy(&mh, w + 2, 2);
+            memcpy(&sh, a + 2, 2);
+            const int8_t *qa = (const int8_t *)(a + 4);
+            for (int j = 0; j < 16; j++) isum += (w[4 + j] & 0x0F) * qa[j] + (w[4 + j] >> 4) * qa[j + 16];
+            sum += dw * da * (float)isum + fp16_to_f32(mh) * fp16_to_f32(sh);
+        }
+    }
+    return sum;
+}
+
+#ifdef FOVEA_X86
+// ---------- AVX2 ----------
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i unpack_nibbles(const uint8_t *q) {   // 16 bytes → 32 values 0..15, low nibbles first
+    const __m128i t = _mm_loadu_si128((const __m128i *)q);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256 sum_i8_pairs(__m256i x, __m256i y) {   // Σ x·y per 32-bit lane, x signed, y signed
+    const __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
+    const __m256i dot16 = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot16, _mm256_set1_epi16(1)));
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256 sum_u8_i8(__m256i u, __m256i s) {      // u unsigned (≤ 15), s signed
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static float dot_avx2(int type, const uint8_t *w, const uint8_t *a, int nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float extra = 0;
+    if (type == FOVEA_Q8_0) {
+        for (int b = 0; b < nb; b++, w += 34, a += 34) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w) * _cvtsh_ss(*(const uint16_t *)a));
+            const __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2)), qa = _mm256_loadu_si256((const __m256i *)(a + 2));
+            acc = _mm256_fmadd_ps(d, sum_i8_pairs(qw, qa), acc);
+        }
+    } else if (type == FOVEA_Q4_0) {
+        const __m256i eight = _mm256_set1_epi8(8);
+        for (int b = 0; b < nb; b++, w += 18, a += 34) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w) * _cvtsh_ss(*(const uint16_t *)a));
+            const __m256i qw = _mm256_sub_epi8(unpack_nibbles(w + 2), eight);
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 2));
+            acc = _mm256_fmadd_ps(d, sum_i8_pairs(qw, qa), acc);
+        }
+    } else {
+        for (int b = 0; b < nb; b++, w += 20, a += 36) {
+            const float dw = _cvtsh_ss(*(const uint16_t *)w), m = _cvtsh_ss(*(const uint16_t *)(w + 2));
+            const float da = _cvtsh_ss(*(const uint16_t *)a), s = _cvtsh_ss(*(const uint16_t *)(a + 2));
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), sum_u8_i8(unpack_nibbles(w + 4), qa), acc);
+            extra += m * s;
+        }
+    }
+    return hsum(acc) + extra;
+}
+
+// ---------- AVX-512 VNNI (256-bit vectors: vpdpbusd on ymm, AVX512VL) ----------
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+static inline __m256 vnni_u8_i8(__m256i u, __m256i s) {
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s));
+}
+
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+static float dot_vnni(int type, const uint8_t *w, const uint8_t *a, int nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float extra = 0;
+    if (type == FOVEA_Q8_0) {
+        for (int b = 0; b < nb; b++, w += 34, a += 34) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w) * _cvtsh_ss(*(const uint16_t *)a));
+            const __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2)), qa = _mm256_loadu_si256((const __m256i *)(a + 2));
+            acc = _mm256_fmadd_ps(d, vnni_u8_i8(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qa, qw)), acc);
+        }
+    } else if (type == FOVEA_Q4_0) {
+        // (n − 8)·a = n·a − 8·a: the unsigned nibbles go straight into vpdpbusd, 8·Σa comes off after.
+        const __m256i ones = _mm256_set1_epi8(1);
+        for (int b = 0; b < nb; b++, w += 18, a += 34) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w) * _cvtsh_ss(*(const uint16_t *)a));
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 2));
+            const __m256i prod = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack_nibbles(w + 2), qa);
+            const __m256i suma = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qa);
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, _mm256_slli_epi32(suma, 3))), acc);
+        }
+    } else {
+        for (int b = 0; b < nb; b++, w += 20, a += 36) {
+            const float dw = _cvtsh_ss(*(const uint16_t *)w), m = _cvtsh_ss(*(const uint16_t *)(w + 2));
+            const float da = _cvtsh_ss(*(const uint16_t *)a), s = _cvtsh_ss(*(const uint16_t *)(a + 2));
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), vnni_u8_i8(unpack_nibbles(w + 4), qa), acc);
+            extra += m * s;
+        }
+    }
+    return hsum(acc) + extra;
+}
+#endif
+
+// ---------- float activations: weights dequantised in registers, x exact ----------
+static float dot_f32_scalar(int type, const uint8_t *w, const float *x, int nb) {
+    const size_t wb = fovea_q_block_bytes(type);
+    float sum = 0;
+    for (int b = 0; b < nb; b++, w += wb, x += 32) {
+        uint16_t dh;
+        memcpy(&dh, w, 2);
+        const float d = fp16_to_f32(dh);
+        float s = 0;
+        if (type == FOVEA_Q8_0) {
+            for (int j = 0; j < 32; j++) s += (float)((const int8_t *)(w + 2))[j] * x[j];
+            sum += d * s;
+        } else if (type == FOVEA_Q4_0) {
+            for (int j = 0; j < 16; j++) s += (float)((w[2 + j] & 0x0F) - 8) * x[j] + (float)((w[2 + j] >> 4) - 8) * x[j + 16];
+            sum += d * s;
+        } else {
+            uint16_t mh;
+            memcpy(&mh, w + 2, 2);
+            float sx = 0;
+            for (int j = 0; j < 16; j++) {
+                s += (float)(w[4 + j] & 0x0F) * x[j] + (float)(w[4 + j] >> 4) * x[j + 16];
+                sx += x[j] + x[j + 16];
+            }
+            sum += d * s + fp16_to_f32(mh) * sx;
+        }
+    }
+    return sum;
+}
+
+#ifdef FOVEA_X86
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256 dot32_i8_f32(__m256i q, const float *x) {   // Σ q[j]·x[j] over 32 signed bytes, 8 lanes
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    __m256 acc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), _mm256_loadu_ps(x));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), _mm256_loadu_ps(x + 8), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), _mm256_loadu_ps(x + 16), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), _mm256_loadu_ps(x + 24), acc);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static float dot_f32_avx2(int type, const uint8_t *w, const float *x, const float *xsum, int nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float extra = 0;
+    if (type == FOVEA_Q8_0) {
+        for (int b = 0; b < nb; b++, w += 34, x += 32)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w)), dot32_i8_f32(_mm256_loadu_si256((const __m256i *)(w + 2)), x), acc);
+    } else if (type == FOVEA_Q4_0) {
+        const __m256i eight = _mm256_set1_epi8(8);
+        for (int b = 0; b < nb; b++, w += 18, x += 32)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w)), dot32_i8_f32(_mm256_sub_epi8(unpack_nibbles(w + 2), eight), x), acc);
+    } else {
+        for (int b = 0; b < nb; b++, w += 20, x += 32) {
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w)), dot32_i8_f32(unpack_nibbles(w + 4), x), acc);
+            extra += _cvtsh_ss(*(const uint16_t *)(w + 2)) * xsum[b];
+        }
+    }
+    return hsum(acc) + extra;
+}
+#endif
+
+void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const float *x, float *y, int r0, int r1, int variant) {
+    const int v = variant < 0 ? fovea_q_best_variant() : (variant > fovea_q_best_variant() ? fovea_q_best_variant() : variant);
+    const int nb = n / 32;
+    const uint8_t *base = (const uint8_t *)w;
+#ifdef FOVEA_X86
+    if (v >= 1) {
+        float xsum_stack[512];
+        float *xsum = nb <= 512 ? xsum_stack : NULL;
+        if (type == FOVEA_Q4_1 && xsum) for (int b = 0; b < nb; b++) { float s = 0; for (int j = 0; j < 32; j++) s += x[b * 32 + j]; xsum[b] = s; }
+        if (xsum || type != FOVEA_Q4_1) {
+            for (int r = r0; r < r1; r++) y[r] = dot_f32_avx2(type, base + (size_t)r * row_bytes, x, xsum, nb);
+            return;
+        }
+    }
+#endif
+    for (int r = r0; r < r1; r++) y[r] = dot_f32_scalar(type, base + (size_t)r * row_bytes, x, nb);
+}
+
+int fovea_q_best_variant(void) {
+#ifdef FOVEA_X86
+    static int best = -1;
+    if (best < 0) {
+        __builtin_cpu_init();
+        const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        const int vnni = avx2 && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vnni");
+        best = vnni ? 2 : avx2 ? 1 : 0;
+    }
+    return best;
+#else
+    return 0;
+#endif
+}
+
+const char *fovea_q_variant_name(int variant) {
+    switch (variant < 0 ? fovea_q_best_variant() : variant) {
+    case 2: return "AVX-512 VNNI";
+    case 1: return "AVX2";
+    default: return "scalar";
+    }
+}
+
+void fovea_q_gemv(int type, const void *w, size_t row_bytes, int n, const void *act, float *y, int r0, int r1, int variant) {
+    const int v = variant < 0 ? fovea_q_best_variant() : (variant > fovea_q_best_variant() ? fovea_q_best_variant() : variant);
+    const int nb = n / 32;
+    const uint8_t *base = (const uint8_t *)w;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = base + (size_t)r * row_bytes;
+#ifdef FOVEA_X86
+        if (v == 2) { y[r] = dot_vnni(type, row, (const uint8_t *)act, nb); continue; }
+        if (v == 1) { y[r] = dot_avx2(type, row, (const uint8_t *)act, nb); continue; }
+#endif
+        y[r] = dot_scalar(type, row, (const uint8_t *)act, nb);
+    }
+}

@@ -1,0 +1,110 @@
+import CQuant
+
+/// ggml block formats Fovea multiplies without converting: 32 values a block.
+public enum QuantType: Int32, Sendable, CaseIterable {
+    case q8_0 = 0, q4_0 = 1, q4_1 = 2
+
+    /// Bytes per 32-value block of weights.
+    public var blockBytes: Int { fovea_q_block_bytes(rawValue) }
+    /// Bytes per 32-value block of the quantised activation row it is multiplied with.
+    public var activationBlockBytes: Int { fovea_q_act_block_bytes(rawValue) }
+}
+
+/// A weight matrix [rows, cols] kept in its stored block format: rows of `cols / 32` blocks, read
+/// straight from the file's mapping (or from a copy when rows had to be reordered). One-row
+/// products (decode) run the integer kernels on a per-block quantised activation, as ggml does;
+/// many-row products (prefill) dequantise a band of rows at a time into a BLAS product.
+public final class QuantizedMatrix: @unchecked Sendable {
+    public let type: QuantType
+    public let rows: Int, cols: Int
+    public let data: UnsafeRawPointer
+    public var rowBytes: Int { cols / 32 * type.blockBytes }
+    /// How one-row products treat the activation row (see `Activations`).
+    public let activations: Activations
+    /// What keeps `data` alive (the mapped file, or an owned copy).
+    private let owner: AnyObject?
+    private let ownedCopy: UnsafeMutableRawPointer?
+
+    public init(type: QuantType, rows: Int, cols: Int, data: UnsafeRawPointer, owner: AnyObject?, activations: Activations = .float) {
+        self.type = type
+        self.activations = activations
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+        self.owner = owner
+        ownedCopy = nil
+    }
+
+    /// A copy with rows taken in `order` (row i of the result is row order[i] of `data`).
+    public init(type: QuantType, rows: Int, cols: Int, copying data: UnsafeRawPointer, order: [Int], activations: Activations = .float) {
+        self.type = type
+        self.activations = activations
+        self.rows = rows
+        self.cols = cols
+        let rb = cols / 32 * type.blockBytes
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * rb), alignment: 64)
+        for (i, r) in order.enumerated() { (copy + i * rb).copyMemory(from: data + r * rb, byteCount: rb) }
+        self.data = UnsafeRawPointer(copy)
+        ownedCopy = copy
+        owner = nil
+    }
+
+    deinit { ownedCopy?.deallocate() }
+
+    public var byteCount: Int { rows * rowBytes }
+
+    /// The kernel family one-row products use on this CPU.
+    public static var kernelName: String { String(cString: fovea_q_variant_name(-1)) }
+
+    /// How one-row products treat the activation row.
+    public enum Activations: Sendable {
+        /// x stays float32; weights are dequantised in registers. Matches a float32 copy of the
+        /// weights to summation order (transformers' GGUF loader computes that way).
+        case float
+        /// x is quantised per 32-value block as ggml does (Q8_0, Q8_1 for Q4_1), integer dot products:
+        /// llama.cpp's arithmetic, fewer instructions, ~1% logit error on SmolLM2 from activation outliers.
+        case int8
+    }
+
+    /// y[rows] = W · x (one activation row). `variant` 0 forces the scalar twin (tests).
+    public func gemv(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, activations: Activations? = nil, variant: Int32 = -1) {
+        let activations = activations ?? self.activations
+        if activations == .float {
+            Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1))) { range in
+                fovea_q_gemv_f32(type.rawValue, data, rowBytes, Int32(cols), x, y, Int32(range.lowerBound), Int32(range.upperBound), variant)
+            }
+            return
+        }
+        let blocks = cols / 32
+        withUnsafeTemporaryAllocation(byteCount: blocks * type.activationBlockBytes, alignment: 64) { act in
+            fovea_q_quantize_act(type.rawValue, x, act.baseAddress, Int32(cols))
+            let a = UnsafeRawPointer(act.baseAddress!)
+            // Rows in chunks big enough to pay for a thread (≈ 64 K weights each).
+            Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1))) { range in
+                fovea_q_gemv(type.rawValue, data, rowBytes, Int32(cols), a, y, Int32(range.lowerBound), Int32(range.upperBound), variant)
+            }
+        }
+    }
+
+    /// Row `r` as float32.
+    public func dequantize(row r: Int, into out: UnsafeMutablePointer<Float>) {
+        fovea_q_dequantize(type.rawValue, data + r * rowBytes, out, Int32(cols))
+    }
+
+    /// y[n, rows] = x[n, cols] · Wᵀ, through BLAS on float32 bands of 256 weight rows (1.5 MB of
+    /// scratch for a 1536-wide matrix), so prefill keeps BLAS speed without a float32 model in memory.
+    public func gemm(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>) {
+        let band = 256
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(band, rows) * cols)
+        defer { scratch.deallocate() }
+        var r0 = 0
+        while r0 < rows {
+            let r1 = min(rows, r0 + band)
+            Parallel.forEachChunk(r1 - r0, grain: 16) { range in
+                for r in range { self.dequantize(row: r0 + r, into: scratch + r * self.cols) }
+            }
+            BLAS.gemm(transB: true, m: n, n: r1 - r0, k: cols, a: x, lda: cols, b: scratch, ldb: cols, c: y + r0, ldc: rows)
+            r0 = r1
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import CQuant
+import FoveaCore
+import FoveaIO
+import FoveaTestSupport
+
+/// The block-quantised kernels against their scalar twins and against float32 arithmetic on the
+/// dequantised weights. Weights are random blocks with realistic scales (fp16 d around 1e-2).
+@Suite("Quantised matrix-vector kernels")
+struct QuantizedKernelTests {
+    static func matrix(_ type: QuantType, rows: Int, cols: Int, seed: UInt64) -> (QuantizedMatrix, [Float]) {
+        var rng = SplitMix64(seed: seed)
+        let rb = cols / 32 * type.blockBytes
+        var bytes = [UInt8](repeating: 0, count: rows * rb)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
+        // Scales: fp16 in [2⁻¹⁰, 2⁻⁵] (and a negative min for Q4_1), so values stay finite and realistic.
+        for b in stride(from: 0, to: bytes.count, by: type.blockBytes) {
+            bytes[b] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 1] = UInt8(0x14 + rng.next() % 6)
+            if type == .q4_1 { bytes[b + 2] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 3] = UInt8(0x94 + rng.next() % 6) }
+        }
+        let q = bytes.withUnsafeBytes { QuantizedMatrix(type: type, rows: rows, cols: cols, copying: $0.baseAddress!, order: Array(0..<rows)) }
+        var dense = [Float](repeating: 0, count: rows * cols)
+        dense.withUnsafeMutableBufferPointer { d in for r in 0..<rows { q.dequantize(row: r, into: d.baseAddress! + r * cols) } }
+        return (q, dense)
+    }
+
+    static func activations(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<n).map { i in Float(Int(rng.next() % 2001) - 1000) / 500 * (i % 97 == 0 ? 20 : 1) }   // a few outliers, as LLMs have
+    }
+
+    static func reference(_ dense: [Float], _ x: [Float], rows: Int, cols: Int) -> [Float] {
+        (0..<rows).map { r in Float((0..<cols).reduce(0.0) { $0 + Double(dense[r * cols + $1]) * Double(x[$1]) }) }
+    }
+
+    @Test("dequantisation equals the ggml dequantiser Fovea already checks GGUF files with", arguments: QuantType.allCases)
+    func dequantize(_ type: QuantType) {
+        let (q, dense) = Self.matrix(type, rows: 3, cols: 64, seed: 1)
+        let ggml: GGUFFile.TensorType = type == .q8_0 ? .q8_0 : type == .q4_0 ? .q4_0 : .q4_1
+        var out = [Float](repeating: 0, count: 3 * 64)
+        GGUFDequantize.toFloat(q.data, type: ggml, count: 3 * 64, into: &out)
+        #expect(out == dense)
+    }
+
+    @Test("float activations: every variant equals float64 arithmetic on the dequantised weights", arguments: QuantType.allCases)
+    func floatActivations(_ type: QuantType) {
+        let (rows, cols) = (67, 576)
+        let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 2)
+        let x = Self.activations(cols, seed: 3)
+        let want = Self.reference(dense, x, rows: rows, cols: cols)
+        for variant: Int32 in [0, 1, 2] {
+            var y = [Float](repeating: 0, count: rows)
+            q.gemv(x, into: &y, activations: .float, variant: variant)
+            #expect(Compare.relativeError(y, want) < 1e-5, "\(type) variant \(variant)")
+        }
+    }
+
+    @Test("int8 activations: the vector variants equal the scalar twin; the error against float is the block rounding's", arguments: QuantType.allCases)
+    func int8Activations(_ type: QuantType) {
+        let (rows, cols) = (67, 576)
+        let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 4)
+        let x = Self.activations(cols, seed: 5)
+        var twin = [Float](repeating: 0, count: rows)
+        q.gemv(x, into: &twin, activations: .int8, variant: 0)
+        for variant: Int32 in [1, 2] {
+            var y = [Float](repeating: 0, count: rows)
+            q.gemv(x, into: &y, activations: .int8, variant: variant)
+            #expect(Compare.relativeError(y, twin) < 1e-5, "\(type) variant \(variant) (\(String(cString: fovea_q_variant_name(variant))))")
+        }
+        // Each activation is off by at most half a step d_a/2 = amax/254 of its block: bound the row's error by it.
+        let want = Self.reference(dense, x, rows: rows, cols: cols)
+        for r in 0..<rows {
+            var bound = 0.0
+            for b in 0..<(cols / 32) {
+                let amax = (0..<32).map { abs(Double(x[b * 32 + $0])) }.max() ?? 0
+                let wsum = (0..<32).reduce(0.0) { $0 + abs(Double(dense[r * cols + b * 32 + $1])) }
+                bound += wsum * amax / 254 * 1.01 + 1e-6
+            }
+            #expect(abs(Double(twin[r]) - Double(want[r])) <= bound, "\(type) row \(r)")
+        }
+    }
+
+    @Test("many-row products through BLAS bands equal the dense product", arguments: QuantType.allCases)
+    func gemm(_ type: QuantType) {
+        let (rows, cols, n) = (300, 64, 5)   // 300 rows: two bands of 256
+        let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 6)
+        let x = Self.activations(n * cols, seed: 7)
+        var y = [Float](repeating: 0, count: n * rows), want = y
+        q.gemm(x, rows: n, into: &y)
+        Kernels.linear(x, rows: n, inDim: cols, weight: dense, bias: nil, outDim: rows, into: &want)
+        #expect(Compare.relativeError(y, want) < 1e-5)
+    }
+}
