@@ -3,6 +3,7 @@
 // Q8_0, or Q8_1 {fp16 d, s; int8 q[32]} with s = d·Σq for Q4_1's m term.
 #include "fovea_quant.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -287,11 +288,13 @@ void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const fl
     const uint8_t *base = (const uint8_t *)w;
 #ifdef FOVEA_X86
     if (v >= 1) {
+        // Q4_1's min term needs each block's Σx: on the stack for rows up to 16,384 wide, else the heap.
         float xsum_stack[512];
-        float *xsum = nb <= 512 ? xsum_stack : NULL;
+        float *xsum = nb <= 512 ? xsum_stack : (type == FOVEA_Q4_1 ? malloc(sizeof(float) * (size_t)nb) : NULL);
         if (type == FOVEA_Q4_1 && xsum) for (int b = 0; b < nb; b++) { float s = 0; for (int j = 0; j < 32; j++) s += x[b * 32 + j]; xsum[b] = s; }
         if (xsum || type != FOVEA_Q4_1) {
             for (int r = r0; r < r1; r++) y[r] = dot_f32_avx2(type, base + (size_t)r * row_bytes, x, xsum, nb);
+            if (xsum != xsum_stack) free(xsum);
             return;
         }
     }

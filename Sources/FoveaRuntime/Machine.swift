@@ -12,9 +12,7 @@ public enum Machine {
 
     /// The SIMD extensions /proc/cpuinfo lists that matter for Fovea's kernels.
     public static var vectorExtensions: [String] {
-        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        guard let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-        let present = Set(flags.split(separator: " ").map(String.init))
+        let present = CPUFeatures.flags
         return ["avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8"]
             .filter(present.contains)
     }

@@ -56,6 +56,16 @@ struct QuantizedKernelTests {
         }
     }
 
+    @Test("rows wider than 16,384 values (Q4_1's block sums leave the stack) still match float64")
+    func wideRows() {
+        let (rows, cols) = (3, 32 * 520)
+        let (q, dense) = Self.matrix(.q4_1, rows: rows, cols: cols, seed: 8)
+        let x = Self.activations(cols, seed: 9)
+        var y = [Float](repeating: 0, count: rows)
+        q.gemv(x, into: &y, activations: .float)
+        #expect(Compare.relativeError(y, Self.reference(dense, x, rows: rows, cols: cols)) < 1e-5)
+    }
+
     @Test("int8 activations: the vector variants equal the scalar twin; the error against float is the block rounding's", arguments: QuantType.allCases)
     func int8Activations(_ type: QuantType) {
         let (rows, cols) = (67, 576)
