@@ -25,7 +25,7 @@ fi
 bash "$(dirname "$0")/fetch_models.sh"
 
 if [ "${1:-}" = "--python" ]; then
-    python3 -m pip install -q "transformers==5.23.0" safetensors pillow numpy torch gguf accelerate
+    python3 -m pip install -q "transformers==5.23.0" safetensors pillow numpy torch gguf accelerate sentencepiece
 fi
 
 command -v swift >/dev/null || { echo "error: swift not found on PATH (Swift 6 toolchain required)" >&2; exit 1; }

@@ -102,6 +102,11 @@ public final class GGUFWeights: TensorSource, @unchecked Sendable {
 extension ModelConfiguration {
     /// The decoder configuration a GGUF `llama` file describes.
     public init(gguf f: GGUFFile) throws {
+        try self.init(json: JSONConfig(path: f.path, keyPath: "", raw: try Self.textJSON(gguf: f)))
+    }
+
+    /// A GGUF `llama` file's hyper-parameters as a transformers `LlamaConfig` dictionary.
+    static func textJSON(gguf f: GGUFFile) throws -> [String: Any] {
         let arch = f.metadata["general.architecture"]?.string ?? "(missing)"
         guard arch == "llama" else { throw FoveaError.unsupportedModel(path: f.path, field: "general.architecture", value: arch) }
         func int(_ key: String) throws -> Int {
@@ -128,7 +133,7 @@ extension ModelConfiguration {
         if let hd = f.metadata["llama.attention.key_length"]?.int { json["head_dim"] = hd }
         if let b = f.metadata["tokenizer.ggml.bos_token_id"]?.int { json["bos_token_id"] = b }
         if let e = f.metadata["tokenizer.ggml.eos_token_id"]?.int { json["eos_token_id"] = e }
-        try self.init(json: JSONConfig(path: f.path, keyPath: "", raw: json))
+        return json
     }
 }
 

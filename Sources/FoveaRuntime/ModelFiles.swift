@@ -13,22 +13,38 @@ public struct LoadedModel: Sendable {
     public let template: ChatTemplate
     /// True when the checkpoint's chat template (if any) is none Fovea recognises and the model type chose.
     public var templateGuessed = false
+    /// How images become pixels: from the folder's processor config, or from the mmproj's keys.
+    public var processor: ImageProcessor? = nil
+    /// Why `processor` is nil for a model that has a vision tower.
+    public var processorError: FoveaError? = nil
 
-    /// A model folder (config.json, safetensors, tokenizer.json) or a `.gguf` file. GGUF Q8_0/Q4_0/Q4_1
-    /// matrices stay in their blocks unless `dequantize` asks for float32 copies (the old path, for comparison).
-    public static func load(_ path: String, dequantize: Bool = false, activations: QuantizedMatrix.Activations = .float) throws -> LoadedModel {
+    /// A model folder (config.json, safetensors, tokenizer.json), a `.gguf` language model, or
+    /// llama.cpp's pair: a `.gguf` language model plus its `mmproj` (vision tower and projector).
+    /// GGUF Q8_0/Q4_0/Q4_1 matrices stay in their blocks unless `dequantize` asks for float32
+    /// copies (the old path, for comparison).
+    public static func load(_ path: String, mmproj: String? = nil, dequantize: Bool = false,
+                            activations: QuantizedMatrix.Activations = .float) throws -> LoadedModel {
         if path.lowercased().hasSuffix(".gguf") {
             let file = try GGUFFile(path: path)
-            let config = try ModelConfiguration(gguf: file)
+            let clip = try mmproj.map { try GGUFFile(path: $0) }
+            let config = try clip.map { try ModelConfiguration(gguf: file, mmproj: $0) } ?? ModelConfiguration(gguf: file)
             // Kept blocks cost their stored bytes; everything else becomes float32.
             let kept: Set<GGUFFile.TensorType> = dequantize ? [] : [.q8_0, .q4_0, .q4_1]
-            let bytes = file.tensors.values.reduce(0) { $0 + (kept.contains($1.type) ? $1.byteCount : $1.shape.reduce(1, *) * 4) }
+            let bytes = ([file] + (clip.map { [$0] } ?? [])).flatMap(\.tensors.values)
+                .reduce(0) { $0 + (kept.contains($1.type) ? $1.byteCount : $1.shape.reduce(1, *) * 4) }
             try checkWeights(config, bytes: bytes, path: path)
-            let model = try VisionLanguageModel(config: config, weights: GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads,
-                                                                                   keepQuantized: !dequantize, activations: activations), name: file.path)
+            let text = GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads,
+                                   keepQuantized: !dequantize, activations: activations)
+            let weights: any TensorSource = clip.map { LlamaCppPair(text: text, clip: ClipProjectorWeights(file: $0, hiddenSize: config.vision?.hiddenSize ?? 0)) } ?? text
+            let model = try VisionLanguageModel(config: config, weights: weights, name: file.path)
             let (tok, problem) = attempt { try TokenizerLoader.byteLevelBPE(gguf: file) }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
-            return LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
+            var loaded = LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
+            if let clip { (loaded.processor, loaded.processorError) = attemptProcessor { try ImageProcessor(mmproj: clip) } }
+            return loaded
+        }
+        if let mmproj {
+            throw FoveaError.invalidArgument(name: "--mmproj", value: mmproj, reason: "an mmproj file goes with a .gguf language model, and \(path) is a model folder")
         }
         let config = try ModelConfiguration(directory: path)
         try checkWeights(config, bytes: MemoryBudget.weightBytes(config), path: path)
@@ -39,7 +55,21 @@ public struct LoadedModel: Sendable {
         var jinja: String? = try? String(contentsOfFile: path + "/chat_template.jinja", encoding: .utf8)
         if jinja == nil, let cfg = try? JSONConfig(path: path + "/tokenizer_config.json") { jinja = try? cfg.string("chat_template") }
         let found = ChatTemplate.detection(jinja: jinja, modelType: model.config.text.modelType)
-        return LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
+        var loaded = LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
+        if config.vision != nil { (loaded.processor, loaded.processorError) = attemptProcessor { try ImageProcessor(directory: path) } }
+        return loaded
+    }
+
+    /// The image processor, or the error that says why there is none.
+    public func requireProcessor() throws -> ImageProcessor {
+        if let processor { return processor }
+        throw processorError ?? FoveaError.invalidInput(reason: "\(model.directory) is a text-only model; it takes no images")
+    }
+
+    static func attemptProcessor(_ load: () throws -> ImageProcessor) -> (ImageProcessor?, FoveaError?) {
+        do { return (try load(), nil) } catch let e as FoveaError { return (nil, e) } catch {
+            return (nil, .invalidInput(reason: "image processor: \(error.localizedDescription)"))
+        }
     }
 
     /// Weights are refused before loading when they alone would not fit in the machine's memory.

@@ -18,7 +18,7 @@ struct BenchCommand: ParsableCommand {
         \(BenchShapes.all.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n"))
         """)
 
-    @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file.")
+    @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file (with --mmproj for images).")
     var model: String?
 
     @Option(help: "A named shape built with random float32 weights (see below).")
@@ -77,11 +77,8 @@ struct BenchCommand: ParsableCommand {
             subject = try BenchSubject.shape(try BenchShapes.named(shape), textTokens: promptTokens)
         } else if let model {
             let loaded = try loadWithProgress(model, weights: weightOptions)
-            let hasProcessor = ["preprocessor_config.json", "processor_config.json"].contains {
-                FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent($0))
-            }
             let rgb = try image.map { try ImageDecoder.decode(path: $0) }
-            subject = try BenchSubject.loaded(loaded, path: model, processor: hasProcessor ? try ImageProcessor(directory: model) : nil,
+            subject = try BenchSubject.loaded(loaded, path: model, processor: loaded.processor,
                                               image: rgb, side: imageSize, textTokens: promptTokens)
         } else {
             throw ValidationError("give --model or --shape")

@@ -9,7 +9,7 @@ struct Chat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Talk to a model in the terminal, turn by turn. An empty line or /quit ends it.")
 
-    @Option(help: "Model folder or .gguf file.")
+    @Option(help: "Model folder or .gguf file (with --mmproj for images).")
     var model: String
 
     @OptionGroup var sampling: SamplingOptions
@@ -35,7 +35,7 @@ struct Chat: ParsableCommand {
         let chat = sampling.chatTemplate(for: loaded)
         var images: [ImageInput] = []
         if let imageFile {
-            images = [try ImageProcessor(directory: model)(ImageDecoder.decode(path: imageFile))]
+            images = [try loaded.requireProcessor()(ImageDecoder.decode(path: imageFile))]
         }
         let generator = Generator(model: loaded.model)
         let sampling = try self.sampling.parameters

@@ -14,7 +14,7 @@ struct Eval: ParsableCommand {
         contractions restored) on both sides.
         """)
 
-    @Option(help: "Model folder (config.json + *.safetensors).")
+    @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file (with --mmproj for images).")
     var model: String
 
     @Option(help: "Questions, JSON lines (data/eval/questions.jsonl's format).")
@@ -58,7 +58,7 @@ struct Eval: ParsableCommand {
         let loaded = try loadWithProgress(model, weights: weightOptions)
         announceTemplate(loaded)
         guard loaded.model.config.vision != nil else { throw ValidationError("\(model) is a text-only model; it cannot answer about images") }
-        var evaluator = Evaluator(loaded: loaded, processor: try ImageProcessor(directory: model),
+        var evaluator = Evaluator(loaded: loaded, processor: try loaded.requireProcessor(),
                                   dataFolder: (data as NSString).deletingLastPathComponent)
         evaluator.maxNewTokens = maxTokens
         evaluator.pruning = try pruning.plan

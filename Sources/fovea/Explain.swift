@@ -8,13 +8,16 @@ struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show which visual tokens a pruner keeps: a PNG (kept, dimmed, merged; the method's score as a heat map) and JSON.")
 
-    @Option(help: "Model folder (config.json + *.safetensors).")
+    @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file (with --mmproj for images).")
     var model: String
 
     @Option(help: "An image file (PNG or JPEG).")
     var image: String
 
     @OptionGroup var pruning: PruningOptions
+
+    @Option(help: "llama.cpp's vision file for a .gguf model (CLIP tower + LLaVA projector, 'clip' GGUF).")
+    var mmproj: String?
 
     @Option(help: "Where to write the picture (PNG).")
     var out: String
@@ -26,11 +29,11 @@ struct Explain: ParsableCommand {
     var maxPixels = ImageDecoder.defaultMaxPixels
 
     func run() throws {
-        let loaded = try loadWithProgress(model)
+        let loaded = try loadWithProgress(model, mmproj: mmproj)
         let m = loaded.model
         guard let v = m.config.vision else { throw ValidationError("\(model) is a text-only model; there is nothing to explain") }
         let plan = try pruning.plan
-        let processor = try ImageProcessor(directory: model)
+        let processor = try loaded.requireProcessor()
         let input = try processor(try ImageDecoder.decode(path: image, maxPixels: maxPixels))
         let encoded = try m.encode(input, plan: plan)
         try ImageEncoder.writePNG(KeptMap.render(input, encoded, mean: processor.mean, std: processor.std, gridSide: v.gridSide), path: out)

@@ -9,7 +9,7 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Answer a prompt (about images, if given) and stream the answer; --tokens streams token ids.")
 
-    @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file.")
+    @Option(help: "Model folder (config.json + *.safetensors) or a .gguf file (with --mmproj for images).")
     var model: String
 
     @OptionGroup var sampling: SamplingOptions
@@ -74,7 +74,7 @@ struct Generate: ParsableCommand {
         }
         if !imageFiles.isEmpty {
             guard m.config.vision != nil else { throw ValidationError("\(model) is a text-only model; it cannot take --image") }
-            let processor = try ImageProcessor(directory: model)
+            let processor = try loaded.requireProcessor()
             for file in imageFiles { images.append(try processor(try ImageDecoder.decode(path: file, maxPixels: maxPixels))) }
         }
         var ids: [Int]

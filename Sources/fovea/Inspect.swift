@@ -10,8 +10,11 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a checkpoint's architecture, parameters per component, dtypes, and memory needs.")
 
-    @Argument(help: "Model folder (config.json + *.safetensors) or a .gguf file.")
+    @Argument(help: "Model folder (config.json + *.safetensors) or a .gguf file (with --mmproj for images).")
     var model: String
+
+    @Option(help: "llama.cpp's vision file for a .gguf model (CLIP tower + LLaVA projector, 'clip' GGUF).")
+    var mmproj: String?
 
     @Option(help: "Context length for the KV-cache estimate (default: the model's whole context).")
     var context: Int?
@@ -21,7 +24,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try loadWithProgress(model)
+        let loaded = try loadWithProgress(model, mmproj: mmproj)
         let limit = loaded.model.config.text.maxPositions
         let context = self.context ?? limit
         guard context <= limit else {

@@ -1,8 +1,12 @@
 import ArgumentParser
 import FoveaCore
 
-/// `--weights` and `--activations`: how a GGUF's quantised matrices are held and multiplied.
+/// `--mmproj`, `--weights` and `--activations`: llama.cpp's second file, and how a GGUF's
+/// quantised matrices are held and multiplied.
 struct WeightOptions: ParsableArguments {
+    @Option(help: "llama.cpp's vision file for a .gguf --model (CLIP tower + LLaVA projector, 'clip' GGUF), as llama-mtmd-cli takes it.")
+    var mmproj: String?
+
     @Option(help: "GGUF weights: 'stored' keeps Q8_0/Q4_0/Q4_1 blocks as the file holds them; 'f32' converts them at load (the old path, 4-8× the memory).")
     var weights = "stored"
 

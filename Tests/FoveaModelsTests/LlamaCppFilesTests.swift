@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import FoveaCore
+import FoveaIO
+@testable import FoveaModels
+import FoveaRuntime
+import FoveaTestSupport
+
+/// The trained test model as llama.cpp's own converters write it (scripts/llamacpp/convert_llava.py:
+/// convert_hf_to_gguf.py for the language model, llava_surgery_v2.py + convert_image_encoder_to_gguf.py
+/// for the mmproj), committed under models/fovea-test-llava/llama.cpp/.
+enum LlamaCppFixture {
+    static var folder: String { TestModel.folder("fovea-test-llava") + "/llama.cpp" }
+    static var mmproj: String { folder + "/mmproj-fovea-test-llava-f16.gguf" }
+    static func text(_ type: String) -> String { folder + "/fovea-test-llava-\(type).gguf" }
+}
+
+@Suite("llama.cpp's LLaVA files (text GGUF + mmproj)")
+struct LlamaCppFilesTests {
+
+    @Test("the pair describes the same model as config.json")
+    func configuration() throws {
+        let pair = try ModelConfiguration(gguf: GGUFFile(path: LlamaCppFixture.text("f16")), mmproj: GGUFFile(path: LlamaCppFixture.mmproj))
+        let hf = try ModelConfiguration(directory: TestModel.folder("fovea-test-llava"))
+        #expect(pair.kind == .llavaNext)
+        #expect(pair.text == hf.text)
+        #expect(pair.gridPinpoints == hf.gridPinpoints)
+        #expect(pair.imageTokenId == hf.imageTokenId)
+        #expect(pair.projectorBias == hf.projectorBias && pair.projectorActivation == hf.projectorActivation)
+        // The converter drops the blocks after the feature layer (hidden state 3 of 4) and says so.
+        var vision = try #require(hf.vision)
+        vision.layers = 3
+        #expect(pair.vision == vision)
+        #expect(pair.visionFeatureLayers == [3] && hf.visionFeatureLayers == [3])
+    }
+
+    @Test("mmproj tensors are the checkpoint's, f16-rounded; fc1/fc2 found under llama.cpp's swapped names")
+    func tensors() throws {
+        let mm = try GGUFFile(path: LlamaCppFixture.mmproj)
+        let clip = ClipProjectorWeights(file: mm, hiddenSize: 128)
+        let store = try WeightStore(directory: TestModel.folder("fovea-test-llava"))
+        let pairs: [(String, String, [Int])] = [
+            ("vision_tower.vision_model.embeddings.patch_embedding.weight", "vision_tower.embeddings.patch_embedding.weight", [128, 3, 14, 14]),
+            ("vision_tower.vision_model.embeddings.position_embedding.weight", "vision_tower.embeddings.position_embedding.weight", [65, 128]),
+            ("vision_tower.vision_model.embeddings.class_embedding", "vision_tower.embeddings.class_embedding", [128]),
+            ("vision_tower.vision_model.pre_layrnorm.bias", "vision_tower.pre_layrnorm.bias", [128]),
+            ("vision_tower.vision_model.encoder.layers.2.mlp.fc1.weight", "vision_tower.encoder.layers.2.mlp.fc1.weight", [512, 128]),
+            ("vision_tower.vision_model.encoder.layers.2.mlp.fc1.bias", "vision_tower.encoder.layers.2.mlp.fc1.bias", [512]),
+            ("vision_tower.vision_model.encoder.layers.0.mlp.fc2.weight", "vision_tower.encoder.layers.0.mlp.fc2.weight", [128, 512]),
+            ("vision_tower.vision_model.encoder.layers.1.self_attn.out_proj.weight", "vision_tower.encoder.layers.1.self_attn.out_proj.weight", [128, 128]),
+            ("vision_tower.vision_model.encoder.layers.1.layer_norm2.weight", "vision_tower.encoder.layers.1.layer_norm2.weight", [128]),
+            ("multi_modal_projector.linear_1.weight", "multi_modal_projector.linear_1.weight", [256, 128]),
+            ("multi_modal_projector.linear_2.bias", "multi_modal_projector.linear_2.bias", [256]),
+            ("image_newline", "image_newline", [256]),
+        ]
+        for (name, hfName, shape) in pairs {
+            let got = try clip.tensor(name, shape: shape).toArray()
+            let want = try store.tensor(hfName, shape: shape).toArray()
+            // f16 keeps 11 significant bits: 2⁻¹¹ relative per element.
+            #expect(Compare.relativeError(got, want) <= 5e-4, "\(name)")
+        }
+        #expect(!clip.contains("vision_tower.vision_model.encoder.layers.3.mlp.fc1.weight"), "block 3 was cut by the converter")
+        #expect(!clip.contains("vision_tower.vision_model.post_layernorm.weight"))
+    }
+
+    @Test("answers from the two GGUF files equal transformers' (and so the safetensors') on held-out questions",
+          arguments: [("f16", Float(2e-3)), ("q8_0", Float(2e-2))])
+    func answers(type: String, tolerance: Float) throws {
+        let worst = try ReferenceCheck.run(model: LlamaCppFixture.text(type), mmproj: LlamaCppFixture.mmproj,
+                                           reference: TestModel.folder("fovea-test-llava") + "/reference.safetensors",
+                                           label: "llama.cpp files, text \(type)", tolerance: tolerance)
+        #expect(worst > 0, "rounded weights cannot give float32's logits exactly")
+    }
+
+    @Test("wrong pairings are refused with the file and the reason")
+    func errors() throws {
+        #expect {
+            try LoadedModel.load(TestModel.folder("fovea-test-llava"), mmproj: LlamaCppFixture.mmproj)
+        } throws: { e in
+            guard case FoveaError.invalidArgument(name: "--mmproj", _, _) = e else { return false }
+            return true
+        }
+        #expect {
+            try LoadedModel.load(LlamaCppFixture.text("f16"), mmproj: LlamaCppFixture.text("q8_0"))
+        } throws: { e in
+            guard case FoveaError.unsupportedModel(_, field: "general.architecture", let value) = e else { return false }
+            return value.contains("clip")
+        }
+        #expect {
+            try LoadedModel.load(LlamaCppFixture.mmproj)
+        } throws: { e in
+            guard case FoveaError.unsupportedModel(_, field: "general.architecture", _) = e else { return false }
+            return true
+        }
+    }
+}

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Converts a Hugging Face LLaVA / LLaVA-NeXT checkpoint into llama.cpp's two GGUF files,
+with llama.cpp's own converters from the PyPI sdist (scripts/llamacpp/source.sh):
+
+  * the language model: exported as a plain LlamaForCausalLM folder and converted by
+    convert_hf_to_gguf.py;
+  * the vision tower and projector ("mmproj"): split off by tools/mtmd/legacy-models/
+    llava_surgery_v2.py and converted by convert_image_encoder_to_gguf.py, as
+    docs/multimodal/llava.md describes for LLaVA-1.6.
+
+The glue (what llama.cpp's documentation leaves to the user for transformers-format checkpoints):
+  * transformers >= 5 saves the tower as `vision_tower.*`; the surgery script keeps such names,
+    while CLIPVisionModel wants `vision_model.*`, so the extracted tower is renamed;
+  * the vision config.json the encoder converter reads is written from the checkpoint's
+    vision_config plus the LLaVA-NeXT keys it looks for (image_grid_pinpoints,
+    mm_patch_merge_type, vision_feature_layer), the role of the hand-made config_vit.json
+    in llama.cpp's guide; image mean and std come from the checkpoint's processor config;
+  * transformers 5 moved CLIPVisionModel's transformer from `.vision_model` to the model itself;
+    a shim restores the old attribute for the legacy encoder converter;
+  * convert_hf_to_gguf.py refuses BPE tokenizers whose pre-tokenizer hash it does not list;
+    a tokenizer.json whose pre-tokenizer is plain ByteLevel (GPT-2's regex) is declared "gpt-2".
+
+Usage (tooling; needs torch and transformers, which Fovea itself never does):
+  python3 scripts/llamacpp/convert_llava.py --model models/fovea-test-llava --out DIR [--outtype f16]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def llama_cpp_source() -> str:
+    return subprocess.check_output(["bash", os.path.join(HERE, "source.sh")], text=True).strip().splitlines()[-1]
+
+
+def export_language_model(model_dir: str, out: str) -> dict:
+    """The LLM as a LlamaForCausalLM folder with the checkpoint's tokenizer and chat template."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    vlm = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    cfg = vlm.config
+    text = LlamaConfig(**cfg.text_config.to_dict())
+    text.architectures = ["LlamaForCausalLM"]
+    text.tie_word_embeddings = bool(getattr(cfg, "tie_word_embeddings", False) or text.tie_word_embeddings)
+    llm = LlamaForCausalLM(text)
+    llm.model.load_state_dict(vlm.model.language_model.state_dict())
+    llm.lm_head.load_state_dict(vlm.lm_head.state_dict())
+    llm.save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    for name in ("chat_template.jinja", "generation_config.json"):
+        if os.path.exists(os.path.join(model_dir, name)):
+            shutil.copy(os.path.join(model_dir, name), out)
+    return cfg.to_dict()
+
+
+def convert_language_model(src: str, llm_dir: str, outfile: str, outtype: str) -> None:
+    sys.path.insert(0, os.path.join(src, "gguf-py"))
+    sys.path.insert(0, src)
+    import convert_hf_to_gguf as conv  # noqa: E402  (llama.cpp's converter, from the sdist)
+    from conversion.base import TextModel  # noqa: E402
+
+    original = TextModel.get_vocab_base_pre
+
+    def vocab_base_pre(self, tokenizer):
+        try:
+            return original(self, tokenizer)
+        except NotImplementedError:
+            with open(os.path.join(llm_dir, "tokenizer.json"), encoding="utf-8") as f:
+                pre = json.load(f).get("pre_tokenizer") or {}
+            if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
+                return "gpt-2"
+            raise
+
+    TextModel.get_vocab_base_pre = vocab_base_pre
+    sys.argv = ["convert_hf_to_gguf.py", llm_dir, "--outfile", outfile, "--outtype", outtype]
+    conv.main()
+
+
+# transformers 5's CLIPVisionModel is the vision transformer itself (`embeddings`, `encoder`, …);
+# the legacy converter was written for 4.x, where it sat under `.vision_model`. The shim puts it
+# back under that name, so the script's layer surgery and tensor names work unchanged.
+LEGACY_ENCODER_SHIM = """
+import runpy, sys, torch, transformers
+class _Wrapped(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.vision_model = inner
+from transformers.models.clip import modeling_clip
+_load = modeling_clip.CLIPVisionModel.from_pretrained.__func__
+modeling_clip.CLIPVisionModel.from_pretrained = classmethod(lambda cls, *a, **k: _Wrapped(_load(cls, *a, **k)))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def convert_mmproj(src: str, model_dir: str, cfg: dict, work: str, out_dir: str, f32: bool) -> str:
+    import torch
+    from safetensors.torch import save_file
+
+    legacy = os.path.join(src, "tools", "mtmd", "legacy-models")
+    copy = os.path.join(work, "llava")
+    os.makedirs(copy)
+    for name in os.listdir(model_dir):
+        if name.endswith(".safetensors") and name.startswith("model"):
+            shutil.copy(os.path.join(model_dir, name), copy)
+    subprocess.run([sys.executable, os.path.join(legacy, "llava_surgery_v2.py"), "-C", "-m", copy], check=True,
+                   stdout=subprocess.DEVNULL)
+
+    vit = os.path.join(work, "vit")
+    os.makedirs(vit)
+    tower = torch.load(os.path.join(copy, "llava.clip"), weights_only=True)
+    renamed = {}
+    for k, v in tower.items():
+        if k.startswith("vision_tower."):
+            k = "vision_model." + k[len("vision_tower."):]
+        renamed[k] = v.contiguous()
+    save_file(renamed, os.path.join(vit, "model.safetensors"))
+    shutil.copy(os.path.join(copy, "llava.projector"), vit)
+
+    vision = dict(cfg["vision_config"])
+    vision["architectures"] = ["CLIPVisionModel"]
+    vision["model_type"] = "clip_vision_model"
+    vision["vision_feature_layer"] = cfg.get("vision_feature_layer", -2)
+    if cfg.get("model_type") == "llava_next":
+        vision["image_grid_pinpoints"] = cfg["image_grid_pinpoints"]
+        vision["mm_patch_merge_type"] = "spatial_unpad"
+        vision["image_aspect_ratio"] = "anyres"
+    with open(os.path.join(vit, "config.json"), "w") as f:
+        json.dump(vision, f, indent=2)
+
+    proc = {}
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        p = os.path.join(model_dir, name)
+        if os.path.exists(p):
+            with open(p) as f:
+                proc = json.load(f)
+            proc = proc.get("image_processor", proc)
+            break
+    mean = proc.get("image_mean", [0.48145466, 0.4578275, 0.40821073])
+    std = proc.get("image_std", [0.26862954, 0.26130258, 0.27577711])
+    cmd = [sys.executable, "-c", LEGACY_ENCODER_SHIM, os.path.join(legacy, "convert_image_encoder_to_gguf.py"), "-m", vit,
+           "--llava-projector", os.path.join(vit, "llava.projector"), "--output-dir", out_dir, "--clip-model-is-vision",
+           "--image-mean", *map(str, mean), "--image-std", *map(str, std)]
+    if f32:
+        cmd.append("--use-f32")
+    env = dict(os.environ, PYTHONPATH=os.path.join(src, "gguf-py"))
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    return os.path.join(out_dir, f"mmproj-model-{'f32' if f32 else 'f16'}.gguf")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="Hugging Face llava / llava_next folder")
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--name", default=None, help="file name stem (default: the folder's name)")
+    ap.add_argument("--outtype", default="f16", choices=["f32", "f16", "bf16", "q8_0"], help="language model weights")
+    ap.add_argument("--mmproj-f32", action="store_true", help="mmproj matrices in f32 (the patch embedding stays f16: ggml's convolution wants it)")
+    args = ap.parse_args()
+
+    src = llama_cpp_source()
+    name = args.name or os.path.basename(os.path.normpath(args.model))
+    os.makedirs(args.out, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        llm_dir = os.path.join(work, "llm")
+        cfg = export_language_model(args.model, llm_dir)
+        text_out = os.path.join(args.out, f"{name}-{args.outtype}.gguf")
+        mm = convert_mmproj(src, args.model, cfg, work, work, args.mmproj_f32)
+        mm_out = os.path.join(args.out, f"mmproj-{name}-{'f32' if args.mmproj_f32 else 'f16'}.gguf")
+        shutil.move(mm, mm_out)
+        convert_language_model(src, llm_dir, text_out, args.outtype)
+    print(text_out)
+    print(mm_out)
+
+
+if __name__ == "__main__":
+    main()
