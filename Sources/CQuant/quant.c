@@ -54,7 +54,25 @@ static inline uint16_t f32_to_fp16(float f) {
     return (uint16_t)h;
 }
 
-size_t fovea_q_block_bytes(int type) { return type == FOVEA_Q8_0 ? 34 : type == FOVEA_Q4_0 ? 18 : 20; }
+size_t fovea_q_block_bytes(int type) {
+    return type == FOVEA_Q8_0 ? 34 : type == FOVEA_Q4_0 ? 18 : type == FOVEA_Q4_1 ? 20 : 64;   // f16, bf16: 32 × 2 bytes
+}
+
+static inline float bf16_to_f32(uint16_t h) {
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+#ifdef FOVEA_X86
+__attribute__((target("avx2,fma,f16c")))
+static void f16_to_f32_f16c(const uint16_t *h, float *out, int n) {
+    int j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + j))));
+    for (; j < n; j++) out[j] = _cvtsh_ss(h[j]);
+}
+#endif
 size_t fovea_q_act_block_bytes(int type) { return type == FOVEA_Q4_1 ? 36 : 34; }
 
 void fovea_q_quantize_act(int type, const float *x, void *out, int n) {
@@ -76,6 +94,17 @@ void fovea_q_quantize_act(int type, const float *x, void *out, int n) {
 
 void fovea_q_dequantize(int type, const void *w, float *out, int n) {
     const uint8_t *p = (const uint8_t *)w;
+    if (type == FOVEA_F16) {
+#ifdef FOVEA_X86
+        if (fovea_q_best_variant() >= 1) { f16_to_f32_f16c((const uint16_t *)w, out, n); return; }
+#endif
+        for (int j = 0; j < n; j++) { uint16_t h; memcpy(&h, p + 2 * j, 2); out[j] = fp16_to_f32(h); }
+        return;
+    }
+    if (type == FOVEA_BF16) {
+        for (int j = 0; j < n; j++) { uint16_t h; memcpy(&h, p + 2 * j, 2); out[j] = bf16_to_f32(h); }
+        return;
+    }
     const size_t bb = fovea_q_block_bytes(type);
     for (int b = 0; b < n / 32; b++, p += bb, out += 32) {
         uint16_t dh;
@@ -226,6 +255,14 @@ static float dot_vnni(int type, const uint8_t *w, const uint8_t *a, int nb) {
 static float dot_f32_scalar(int type, const uint8_t *w, const float *x, int nb) {
     const size_t wb = fovea_q_block_bytes(type);
     float sum = 0;
+    if (type == FOVEA_F16 || type == FOVEA_BF16) {
+        for (int j = 0; j < nb * 32; j++) {
+            uint16_t h;
+            memcpy(&h, w + 2 * j, 2);
+            sum += (type == FOVEA_F16 ? fp16_to_f32(h) : bf16_to_f32(h)) * x[j];
+        }
+        return sum;
+    }
     for (int b = 0; b < nb; b++, w += wb, x += 32) {
         uint16_t dh;
         memcpy(&dh, w, 2);
@@ -265,6 +302,24 @@ __attribute__((target("avx2,fma,f16c")))
 static float dot_f32_avx2(int type, const uint8_t *w, const float *x, const float *xsum, int nb) {
     __m256 acc = _mm256_setzero_ps();
     float extra = 0;
+    if (type == FOVEA_F16 || type == FOVEA_BF16) {
+        // Two accumulators: one FMA chain would wait on its own latency every 8 values.
+        __m256 acc2 = _mm256_setzero_ps();
+        const __m128i *h = (const __m128i *)w;
+        for (int j = 0; j < nb * 4; j += 2, x += 16) {
+            __m256 a, b;
+            if (type == FOVEA_F16) {
+                a = _mm256_cvtph_ps(_mm_loadu_si128(h + j));
+                b = _mm256_cvtph_ps(_mm_loadu_si128(h + j + 1));
+            } else {
+                a = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(h + j)), 16));
+                b = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(h + j + 1)), 16));
+            }
+            acc = _mm256_fmadd_ps(a, _mm256_loadu_ps(x), acc);
+            acc2 = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + 8), acc2);
+        }
+        return hsum(_mm256_add_ps(acc, acc2));
+    }
     if (type == FOVEA_Q8_0) {
         for (int b = 0; b < nb; b++, w += 34, x += 32)
             acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w)), dot32_i8_f32(_mm256_loadu_si256((const __m256i *)(w + 2)), x), acc);
@@ -282,11 +337,40 @@ static float dot_f32_avx2(int type, const uint8_t *w, const float *x, const floa
 }
 #endif
 
+#ifdef FOVEA_X86
+// f16 / bf16 rows, 64 values an iteration in four 16-wide FMA chains, so the loads, not the
+// FMA latency, set the pace (decode reads 2 bytes a weight).
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw")))
+static float dot_half_avx512(int type, const uint8_t *w, const float *x, int nb) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    const __m256i *h = (const __m256i *)w;
+    const int n16 = nb * 2;
+    int i = 0;
+    for (; i + 4 <= n16; i += 4) {
+        for (int k = 0; k < 4; k++) {
+            const __m256i v = _mm256_loadu_si256(h + i + k);
+            const __m512 a = type == FOVEA_F16 ? _mm512_cvtph_ps(v) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+            acc[k] = _mm512_fmadd_ps(a, _mm512_loadu_ps(x + 16 * (i + k)), acc[k]);
+        }
+    }
+    for (; i < n16; i++) {
+        const __m256i v = _mm256_loadu_si256(h + i);
+        const __m512 a = type == FOVEA_F16 ? _mm512_cvtph_ps(v) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+        acc[0] = _mm512_fmadd_ps(a, _mm512_loadu_ps(x + 16 * i), acc[0]);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+#endif
+
 void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const float *x, float *y, int r0, int r1, int variant) {
     const int v = variant < 0 ? fovea_q_best_variant() : (variant > fovea_q_best_variant() ? fovea_q_best_variant() : variant);
     const int nb = n / 32;
     const uint8_t *base = (const uint8_t *)w;
 #ifdef FOVEA_X86
+    if (v == 2 && (type == FOVEA_F16 || type == FOVEA_BF16)) {
+        for (int r = r0; r < r1; r++) y[r] = dot_half_avx512(type, base + (size_t)r * row_bytes, x, nb);
+        return;
+    }
     if (v >= 1) {
         // Q4_1's min term needs each block's Σx: on the stack for rows up to 16,384 wide, else the heap.
         float xsum_stack[512];

@@ -1,8 +1,12 @@
 import CQuant
 
-/// ggml block formats Fovea multiplies without converting: 32 values a block.
+/// Stored formats Fovea multiplies without converting: ggml's 32-value blocks, and f16 / bf16
+/// rows (framed as 32-value blocks of 64 bytes, no scale).
 public enum QuantType: Int32, Sendable, CaseIterable {
-    case q8_0 = 0, q4_0 = 1, q4_1 = 2
+    case q8_0 = 0, q4_0 = 1, q4_1 = 2, f16 = 3, bf16 = 4
+
+    /// Only block formats have a quantised-activation product; f16 and bf16 rows take float activations.
+    public var hasIntegerProduct: Bool { self == .q8_0 || self == .q4_0 || self == .q4_1 }
 
     /// Bytes per 32-value block of weights.
     public var blockBytes: Int { fovea_q_block_bytes(rawValue) }
@@ -68,7 +72,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// y[rows] = W · x (one activation row). `variant` 0 forces the scalar twin (tests).
     public func gemv(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, activations: Activations? = nil, variant: Int32 = -1) {
-        let activations = activations ?? self.activations
+        let activations = type.hasIntegerProduct ? activations ?? self.activations : .float
         if activations == .float {
             Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1))) { range in
                 fovea_q_gemv_f32(type.rawValue, data, rowBytes, Int32(cols), x, y, Int32(range.lowerBound), Int32(range.upperBound), variant)

@@ -7,7 +7,8 @@ import FoveaIO
 // the way transformers' GGUF loader does (integrations/ggml.py, reverse_permute).
 
 /// Exposes a GGUF file's tensors under Hugging Face Llama names: float32 on request, or Q8_0 /
-/// Q4_0 / Q4_1 matrices as stored (`keepQuantized`, the default) for the quantised kernels.
+/// Q4_0 / Q4_1 / F16 / BF16 matrices as stored (`keepQuantized`, the default) for the kernels
+/// that read them directly.
 public final class GGUFWeights: TensorSource, @unchecked Sendable {
     public let file: GGUFFile
     let heads: Int
@@ -30,6 +31,8 @@ public final class GGUFWeights: TensorSource, @unchecked Sendable {
         case .q8_0: type = .q8_0
         case .q4_0: type = .q4_0
         case .q4_1: type = .q4_1
+        case .f16 where info.shape[1] % 32 == 0: type = .f16
+        case .bf16 where info.shape[1] % 32 == 0: type = .bf16
         default: return nil
         }
         guard info.shape == shape else { throw FoveaError.shapeMismatch(tensor: g, expected: shape, actual: info.shape) }

@@ -9,7 +9,7 @@ import FoveaIO
 // so the one LLaVA implementation serves both.
 
 /// An mmproj file's tensors under Hugging Face LLaVA names (`vision_tower.vision_model.*`,
-/// `multi_modal_projector.*`, `image_newline`), dequantised to float32 at load.
+/// `multi_modal_projector.*`, `image_newline`); matrices kept as stored unless asked otherwise.
 public final class ClipProjectorWeights: TensorSource, @unchecked Sendable {
     public let file: GGUFFile
     /// Per block: (fc1, fc2) GGUF names. The legacy converter writes fc1 as `ffn_down` and fc2 as
@@ -17,8 +17,12 @@ public final class ClipProjectorWeights: TensorSource, @unchecked Sendable {
     /// as clip.cpp does: when `ffn_down`'s input width is the tower's width, it is fc1.
     private var mlp: [Int: (fc1: String, fc2: String)] = [:]
 
-    public init(file: GGUFFile, hiddenSize: Int) {
+    /// False: every matrix becomes float32 at load (`--weights f32`).
+    let keepStored: Bool
+
+    public init(file: GGUFFile, hiddenSize: Int, keepStored: Bool = true) {
         self.file = file
+        self.keepStored = keepStored
         for name in file.tensorOrder where name.hasPrefix("v.blk.") && name.hasSuffix(".ffn_down.weight") {
             guard let block = Int(name.dropFirst("v.blk.".count).prefix { $0 != "." }) else { continue }
             let down = "v.blk.\(block).ffn_down", up = "v.blk.\(block).ffn_up"
@@ -67,6 +71,24 @@ public final class ClipProjectorWeights: TensorSource, @unchecked Sendable {
     }
 
     public func contains(_ name: String) -> Bool { ggufName(name).map { file.tensors[$0] != nil } ?? false }
+
+    /// 2-D f16 / bf16 / Q8_0 matrices stay as stored (the tower's products are all many-row:
+    /// bands are widened to float32 for BLAS as they are used).
+    public func quantized(_ name: String, shape: [Int]) throws -> QuantizedMatrix? {
+        guard keepStored, let g = ggufName(name), let info = file.tensors[g], info.shape.count == 2, shape.count == 2,
+              info.shape[1] % 32 == 0 else { return nil }
+        let type: QuantType
+        switch info.type {
+        case .f16: type = .f16
+        case .bf16: type = .bf16
+        case .q8_0: type = .q8_0
+        case .q4_0: type = .q4_0
+        case .q4_1: type = .q4_1
+        default: return nil
+        }
+        guard info.shape == shape else { throw FoveaError.shapeMismatch(tensor: g, expected: shape, actual: info.shape) }
+        return QuantizedMatrix(type: type, rows: shape[0], cols: shape[1], data: try file.rawData(g), owner: file)
+    }
 
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         guard let g = ggufName(name), file.tensors[g] != nil else {

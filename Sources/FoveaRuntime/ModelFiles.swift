@@ -29,13 +29,13 @@ public struct LoadedModel: Sendable {
             let clip = try mmproj.map { try GGUFFile(path: $0) }
             let config = try clip.map { try ModelConfiguration(gguf: file, mmproj: $0) } ?? ModelConfiguration(gguf: file)
             // Kept blocks cost their stored bytes; everything else becomes float32.
-            let kept: Set<GGUFFile.TensorType> = dequantize ? [] : [.q8_0, .q4_0, .q4_1]
+            let kept: Set<GGUFFile.TensorType> = dequantize ? [] : [.q8_0, .q4_0, .q4_1, .f16, .bf16]
             let bytes = ([file] + (clip.map { [$0] } ?? [])).flatMap(\.tensors.values)
                 .reduce(0) { $0 + (kept.contains($1.type) ? $1.byteCount : $1.shape.reduce(1, *) * 4) }
             try checkWeights(config, bytes: bytes, path: path)
             let text = GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads,
                                    keepQuantized: !dequantize, activations: activations)
-            let weights: any TensorSource = clip.map { LlamaCppPair(text: text, clip: ClipProjectorWeights(file: $0, hiddenSize: config.vision?.hiddenSize ?? 0)) } ?? text
+            let weights: any TensorSource = clip.map { LlamaCppPair(text: text, clip: ClipProjectorWeights(file: $0, hiddenSize: config.vision?.hiddenSize ?? 0, keepStored: !dequantize)) } ?? text
             let model = try VisionLanguageModel(config: config, weights: weights, name: file.path)
             let (tok, problem) = attempt { try TokenizerLoader.byteLevelBPE(gguf: file) }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)

@@ -14,8 +14,17 @@ struct QuantizedKernelTests {
         let rb = cols / 32 * type.blockBytes
         var bytes = [UInt8](repeating: 0, count: rows * rb)
         for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
+        if !type.hasIntegerProduct {
+            // f16 / bf16: every 16-bit value finite, magnitudes 2⁻⁵…2³ with random sign and mantissa.
+            for i in stride(from: 0, to: bytes.count, by: 2) {
+                let r = rng.next(), sign = UInt16(r & 1) << 15
+                let bits = type == .f16 ? sign | UInt16(0x0A + (r >> 1) % 9) << 10 | UInt16((r >> 8) & 0x3FF)
+                                        : sign | UInt16(122 + (r >> 1) % 9) << 7 | UInt16((r >> 8) & 0x7F)
+                bytes[i] = UInt8(bits & 0xFF); bytes[i + 1] = UInt8(bits >> 8)
+            }
+        }
         // Scales: fp16 in [2⁻¹⁰, 2⁻⁵] (and a negative min for Q4_1), so values stay finite and realistic.
-        for b in stride(from: 0, to: bytes.count, by: type.blockBytes) {
+        for b in stride(from: 0, to: bytes.count, by: type.blockBytes) where type.hasIntegerProduct {
             bytes[b] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 1] = UInt8(0x14 + rng.next() % 6)
             if type == .q4_1 { bytes[b + 2] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 3] = UInt8(0x94 + rng.next() % 6) }
         }
@@ -37,7 +46,7 @@ struct QuantizedKernelTests {
     @Test("dequantisation equals the ggml dequantiser Fovea already checks GGUF files with", arguments: QuantType.allCases)
     func dequantize(_ type: QuantType) {
         let (q, dense) = Self.matrix(type, rows: 3, cols: 64, seed: 1)
-        let ggml: GGUFFile.TensorType = type == .q8_0 ? .q8_0 : type == .q4_0 ? .q4_0 : .q4_1
+        let ggml: GGUFFile.TensorType = [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1, .f16: .f16, .bf16: .bf16][type]!
         var out = [Float](repeating: 0, count: 3 * 64)
         GGUFDequantize.toFloat(q.data, type: ggml, count: 3 * 64, into: &out)
         #expect(out == dense)
@@ -66,7 +75,8 @@ struct QuantizedKernelTests {
         #expect(Compare.relativeError(y, Self.reference(dense, x, rows: rows, cols: cols)) < 1e-5)
     }
 
-    @Test("int8 activations: the vector variants equal the scalar twin; the error against float is the block rounding's", arguments: QuantType.allCases)
+    @Test("int8 activations: the vector variants equal the scalar twin; the error against float is the block rounding's",
+          arguments: QuantType.allCases.filter(\.hasIntegerProduct))
     func int8Activations(_ type: QuantType) {
         let (rows, cols) = (67, 576)
         let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 4)
@@ -88,6 +98,17 @@ struct QuantizedKernelTests {
                 bound += wsum * amax / 254 * 1.01 + 1e-6
             }
             #expect(abs(Double(twin[r]) - Double(want[r])) <= bound, "\(type) row \(r)")
+        }
+    }
+
+    @Test("f16 and bf16 rows take float activations even when int8 is asked for: exact against float64")
+    func halfPrecisionIgnoresInt8() {
+        for type in QuantType.allCases where !type.hasIntegerProduct {
+            let (q, dense) = Self.matrix(type, rows: 9, cols: 96, seed: 10)
+            let x = Self.activations(96, seed: 11)
+            var y = [Float](repeating: 0, count: 9)
+            q.gemv(x, into: &y, activations: .int8)
+            #expect(Compare.relativeError(y, Self.reference(dense, x, rows: 9, cols: 96)) < 1e-5, "\(type)")
         }
     }
 

@@ -18,7 +18,8 @@ The glue (what llama.cpp's documentation leaves to the user for transformers-for
   * transformers 5 moved CLIPVisionModel's transformer from `.vision_model` to the model itself;
     a shim restores the old attribute for the legacy encoder converter;
   * convert_hf_to_gguf.py refuses BPE tokenizers whose pre-tokenizer hash it does not list;
-    a tokenizer.json whose pre-tokenizer is plain ByteLevel (GPT-2's regex) is declared "gpt-2".
+    a tokenizer.json whose pre-tokenizer is plain ByteLevel (GPT-2's regex) is declared "gpt-2",
+    one that splits digits first and then applies ByteLevel (SmolLM2's) "smollm".
 
 Usage (tooling; needs torch and transformers, which Fovea itself never does):
   python3 scripts/llamacpp/convert_llava.py --model models/fovea-test-llava --out DIR [--outtype f16]
@@ -75,6 +76,9 @@ def convert_language_model(src: str, llm_dir: str, outfile: str, outtype: str) -
                 pre = json.load(f).get("pre_tokenizer") or {}
             if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
                 return "gpt-2"
+            steps = [(p.get("type"), p.get("individual_digits")) for p in pre.get("pretokenizers", [])]
+            if pre.get("type") == "Sequence" and steps == [("Digits", True), ("ByteLevel", None)]:
+                return "smollm"  # SmolLM2's: single digits, then GPT-2's regex
             raise
 
     TextModel.get_vocab_base_pre = vocab_base_pre

@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum fovea_qtype { FOVEA_Q8_0 = 0, FOVEA_Q4_0 = 1, FOVEA_Q4_1 = 2 };
+// F16 and BF16 rows are framed as 32-value "blocks" of 64 bytes with no scale: only the
+// float-activation product and dequantisation take them.
+enum fovea_qtype { FOVEA_Q8_0 = 0, FOVEA_Q4_0 = 1, FOVEA_Q4_1 = 2, FOVEA_F16 = 3, FOVEA_BF16 = 4 };
 
-// Bytes one 32-value block of `type` takes (34, 18, 20).
+// Bytes one 32-value block of `type` takes (34, 18, 20, 64, 64).
 size_t fovea_q_block_bytes(int type);
 // Bytes one quantised activation block takes for weights of `type` (Q8_0: 34; Q8_1: 36).
 size_t fovea_q_act_block_bytes(int type);
