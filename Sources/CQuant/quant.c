@@ -123,6 +123,59 @@ void fovea_q_dequantize(int type, const void *w, float *out, int n) {
     }
 }
 
+// ---------- weights into stored formats (ggml's reference quantisers) ----------
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFF) > 0x7F800000) return (uint16_t)((u >> 16) | 0x40);   // NaN stays NaN
+    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);                  // round to nearest even
+}
+
+void fovea_q_quantize_weights(int type, const float *x, void *out, int n) {
+    uint8_t *o = (uint8_t *)out;
+    if (type == FOVEA_F16 || type == FOVEA_BF16) {
+        for (int j = 0; j < n; j++) {
+            const uint16_t h = type == FOVEA_F16 ? f32_to_fp16(x[j]) : f32_to_bf16(x[j]);
+            memcpy(o + 2 * j, &h, 2);
+        }
+        return;
+    }
+    const size_t bb = fovea_q_block_bytes(type);
+    for (int b = 0; b < n / 32; b++, o += bb) {
+        const float *xb = x + b * 32;
+        if (type == FOVEA_Q8_0) {
+            float amax = 0;
+            for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
+            const float d = amax / 127, id = d != 0 ? 1 / d : 0;
+            const uint16_t dh = f32_to_fp16(d);
+            memcpy(o, &dh, 2);
+            for (int j = 0; j < 32; j++) ((int8_t *)(o + 2))[j] = (int8_t)roundf(xb[j] * id);
+        } else if (type == FOVEA_Q4_0) {
+            // The signed value of largest magnitude maps to −8, so the full 16 levels are used.
+            float amax = 0, max = 0;
+            for (int j = 0; j < 32; j++) if (fabsf(xb[j]) > amax) { amax = fabsf(xb[j]); max = xb[j]; }
+            const float d = max / -8, id = d != 0 ? 1 / d : 0;
+            const uint16_t dh = f32_to_fp16(d);
+            memcpy(o, &dh, 2);
+            for (int j = 0; j < 16; j++) {
+                const int a = (int)fminf(15, xb[j] * id + 8.5f), c = (int)fminf(15, xb[j + 16] * id + 8.5f);
+                o[2 + j] = (uint8_t)(a | (c << 4));
+            }
+        } else {
+            float lo = xb[0], hi = xb[0];
+            for (int j = 1; j < 32; j++) { lo = fminf(lo, xb[j]); hi = fmaxf(hi, xb[j]); }
+            const float d = (hi - lo) / 15, id = d != 0 ? 1 / d : 0;
+            const uint16_t dh = f32_to_fp16(d), mh = f32_to_fp16(lo);
+            memcpy(o, &dh, 2);
+            memcpy(o + 2, &mh, 2);
+            for (int j = 0; j < 16; j++) {
+                const int a = (int)fminf(15, (xb[j] - lo) * id + 0.5f), c = (int)fminf(15, (xb[j + 16] - lo) * id + 0.5f);
+                o[4 + j] = (uint8_t)(a | (c << 4));
+            }
+        }
+    }
+}
+
 // ---------- scalar twin ----------
 static float dot_scalar(int type, const uint8_t *w, const uint8_t *a, int nb) {
     const size_t wb = fovea_q_block_bytes(type), ab = fovea_q_act_block_bytes(type);

@@ -8,6 +8,9 @@ public enum QuantType: Int32, Sendable, CaseIterable {
     /// Only block formats have a quantised-activation product; f16 and bf16 rows take float activations.
     public var hasIntegerProduct: Bool { self == .q8_0 || self == .q4_0 || self == .q4_1 }
 
+    /// Bytes a weight takes in this format, on average (scales included).
+    public var bytesPerWeight: Double { Double(blockBytes) / 32 }
+
     /// Bytes per 32-value block of weights.
     public var blockBytes: Int { fovea_q_block_bytes(rawValue) }
     /// Bytes per 32-value block of the quantised activation row it is multiplied with.
@@ -40,14 +43,30 @@ public final class QuantizedMatrix: @unchecked Sendable {
     }
 
     /// A copy with rows taken in `order` (row i of the result is row order[i] of `data`).
-    public init(type: QuantType, rows: Int, cols: Int, copying data: UnsafeRawPointer, order: [Int], activations: Activations = .float) {
+    public convenience init(type: QuantType, rows: Int, cols: Int, copying data: UnsafeRawPointer, order: [Int], activations: Activations = .float) {
+        self.init(type: type, rows: rows, cols: cols, activations: activations) { copy, rb in
+            for (i, r) in order.enumerated() { (copy + i * rb).copyMemory(from: data + r * rb, byteCount: rb) }
+        }
+    }
+
+    /// `x` [rows, cols] (cols a multiple of 32) converted into `type`'s stored format.
+    public convenience init(type: QuantType, rows: Int, cols: Int, quantizing x: UnsafePointer<Float>, activations: Activations = .float) {
+        self.init(type: type, rows: rows, cols: cols, activations: activations) { copy, rb in
+            Parallel.forEachChunk(rows, grain: 16) { range in
+                for r in range { fovea_q_quantize_weights(type.rawValue, x + r * cols, copy + r * rb, Int32(cols)) }
+            }
+        }
+    }
+
+    /// An owned buffer of `rows` rows that `fill` writes (given the buffer and the row stride).
+    private init(type: QuantType, rows: Int, cols: Int, activations: Activations, fill: (UnsafeMutableRawPointer, Int) -> Void) {
         self.type = type
         self.activations = activations
         self.rows = rows
         self.cols = cols
         let rb = cols / 32 * type.blockBytes
         let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * rb), alignment: 64)
-        for (i, r) in order.enumerated() { (copy + i * rb).copyMemory(from: data + r * rb, byteCount: rb) }
+        fill(copy, rb)
         self.data = UnsafeRawPointer(copy)
         ownedCopy = copy
         owner = nil

@@ -43,7 +43,8 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
         case .truncated(let p, let e, let a): "\(p): file is truncated: needs at least \(e) bytes, has \(a)"
         case .badHeader(let p, let r): "\(p): bad header: \(r)"
         case .badJSON(let p, let r): "\(p): invalid JSON: \(r)"
-        case .unknownDType(let p, let t, let d): "\(p): tensor '\(t)' has unknown dtype '\(d)' (known: \(DTypeNames.all))"
+        case .unknownDType(let p, let t, let d):
+            d.contains("Fovea reads") ? "\(p): tensor '\(t)' has type \(d)" : "\(p): tensor '\(t)' has unknown dtype '\(d)' (known: \(DTypeNames.all))"
         case .badTensorSpan(let p, let t, let r): "\(p): tensor '\(t)': \(r)"
         case .overlappingTensors(let p, let a, let b): "\(p): tensors '\(a)' and '\(b)' overlap in the data section"
         case .missingTensor(let n, let s): "missing tensor '\(n)' (looked for: \(s.joined(separator: ", ")))"

@@ -22,7 +22,8 @@ public struct LoadedModel: Sendable {
     /// llama.cpp's pair: a `.gguf` language model plus its `mmproj` (vision tower and projector).
     /// GGUF Q8_0/Q4_0/Q4_1 matrices stay in their blocks unless `dequantize` asks for float32
     /// copies (the old path, for comparison).
-    public static func load(_ path: String, mmproj: String? = nil, dequantize: Bool = false,
+    /// `convert` turns float matrices into a stored format at load (`--weights bf16|q8_0|…`).
+    public static func load(_ path: String, mmproj: String? = nil, dequantize: Bool = false, convert: QuantType? = nil,
                             activations: QuantizedMatrix.Activations = .float) throws -> LoadedModel {
         if path.lowercased().hasSuffix(".gguf") {
             let file = try GGUFFile(path: path)
@@ -30,12 +31,14 @@ public struct LoadedModel: Sendable {
             let config = try clip.map { try ModelConfiguration(gguf: file, mmproj: $0) } ?? ModelConfiguration(gguf: file)
             // Kept blocks cost their stored bytes; everything else becomes float32.
             let kept: Set<GGUFFile.TensorType> = dequantize ? [] : [.q8_0, .q4_0, .q4_1, .f16, .bf16]
+            let perWeight = convert?.bytesPerWeight ?? 4
             let bytes = ([file] + (clip.map { [$0] } ?? [])).flatMap(\.tensors.values)
-                .reduce(0) { $0 + (kept.contains($1.type) ? $1.byteCount : $1.shape.reduce(1, *) * 4) }
+                .reduce(0) { $0 + (kept.contains($1.type) ? $1.byteCount : Int(Double($1.shape.reduce(1, *)) * perWeight)) }
             try checkWeights(config, bytes: bytes, path: path)
             let text = GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads,
                                    keepQuantized: !dequantize, activations: activations)
-            let weights: any TensorSource = clip.map { LlamaCppPair(text: text, clip: ClipProjectorWeights(file: $0, hiddenSize: config.vision?.hiddenSize ?? 0, keepStored: !dequantize)) } ?? text
+            var weights: any TensorSource = clip.map { LlamaCppPair(text: text, clip: ClipProjectorWeights(file: $0, hiddenSize: config.vision?.hiddenSize ?? 0, keepStored: !dequantize)) } ?? text
+            if let convert { weights = ConvertedWeights(weights, to: convert, activations: activations) }
             let model = try VisionLanguageModel(config: config, weights: weights, name: file.path)
             let (tok, problem) = attempt { try TokenizerLoader.byteLevelBPE(gguf: file) }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
@@ -47,8 +50,9 @@ public struct LoadedModel: Sendable {
             throw FoveaError.invalidArgument(name: "--mmproj", value: mmproj, reason: "an mmproj file goes with a .gguf language model, and \(path) is a model folder")
         }
         let config = try ModelConfiguration(directory: path)
-        try checkWeights(config, bytes: MemoryBudget.weightBytes(config), path: path)
-        let model = try VisionLanguageModel(config: config, weights: try WeightStore(directory: path), name: path)
+        try checkWeights(config, bytes: convert.map { Int(Double(config.parameterEstimate) * $0.bytesPerWeight) } ?? MemoryBudget.weightBytes(config), path: path)
+        let store = try WeightStore(directory: path)
+        let model = try VisionLanguageModel(config: config, weights: convert.map { ConvertedWeights(store, to: $0, activations: activations) } ?? store, name: path)
         let fm = FileManager.default
         let tokPath = path + "/tokenizer.json"
         let (tok, problem) = fm.fileExists(atPath: tokPath) ? attempt { try TokenizerLoader.load(path: tokPath) } : (nil, nil)

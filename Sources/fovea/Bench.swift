@@ -74,7 +74,8 @@ struct BenchCommand: ParsableCommand {
             .map { try MethodCell($0) }
         let subject: BenchSubject
         if let shape {
-            subject = try BenchSubject.shape(try BenchShapes.named(shape), textTokens: promptTokens)
+            subject = try BenchSubject.shape(try BenchShapes.named(shape), textTokens: promptTokens, convert: weightOptions.convert,
+                                             activations: weightOptions.mode)
         } else if let model {
             let loaded = try loadWithProgress(model, weights: weightOptions)
             let rgb = try image.map { try ImageDecoder.decode(path: $0) }

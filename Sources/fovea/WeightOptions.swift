@@ -7,17 +7,22 @@ struct WeightOptions: ParsableArguments {
     @Option(help: "llama.cpp's vision file for a .gguf --model (CLIP tower + LLaVA projector, 'clip' GGUF), as llama-mtmd-cli takes it.")
     var mmproj: String?
 
-    @Option(help: "GGUF weights: 'stored' keeps Q8_0/Q4_0/Q4_1 blocks as the file holds them; 'f32' converts them at load (the old path, 4-8× the memory).")
+    @Option(help: "Weights in memory: 'stored' keeps what the file holds (GGUF Q8_0/Q4_0/Q4_1/F16/BF16 as stored, safetensors as float32); 'f32' widens everything at load; 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_1' convert float matrices at load (GGUF blocks stay as stored).")
     var weights = "stored"
 
     @Option(help: "Activations for quantised one-row products: 'float' (exact against float32 weights) or 'int8' (ggml's per-block quantisation, llama.cpp's arithmetic).")
     var activations = "float"
 
+    static let conversions: [String: QuantType] = ["bf16": .bf16, "f16": .f16, "q8_0": .q8_0, "q4_0": .q4_0, "q4_1": .q4_1]
+
     func validate() throws {
-        guard ["stored", "f32"].contains(weights) else { throw ValidationError("--weights must be stored or f32") }
+        guard weights == "stored" || weights == "f32" || Self.conversions[weights] != nil else {
+            throw ValidationError("--weights must be stored, f32, bf16, f16, q8_0, q4_0 or q4_1")
+        }
         guard ["float", "int8"].contains(activations) else { throw ValidationError("--activations must be float or int8") }
     }
 
     var dequantize: Bool { weights == "f32" }
+    var convert: QuantType? { Self.conversions[weights] }
     var mode: QuantizedMatrix.Activations { activations == "int8" ? .int8 : .float }
 }

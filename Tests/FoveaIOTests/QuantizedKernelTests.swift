@@ -123,3 +123,46 @@ struct QuantizedKernelTests {
         #expect(Compare.relativeError(y, want) < 1e-5)
     }
 }
+
+/// Weights converted at load (`--weights bf16|f16|q8_0|q4_0|q4_1`): each format's rounding stays
+/// within its step, and a value that a format holds exactly comes back unchanged.
+@Suite("Converting float weights into stored formats")
+struct WeightConversionTests {
+    static func converted(_ type: QuantType, _ x: [Float], cols: Int) -> [Float] {
+        let rows = x.count / cols
+        let q = x.withUnsafeBufferPointer { QuantizedMatrix(type: type, rows: rows, cols: cols, quantizing: $0.baseAddress!) }
+        var out = [Float](repeating: 0, count: x.count)
+        out.withUnsafeMutableBufferPointer { o in for r in 0..<rows { q.dequantize(row: r, into: o.baseAddress! + r * cols) } }
+        return out
+    }
+
+    @Test("block formats: every value within half a quantisation step of its block", arguments: [QuantType.q8_0, .q4_0, .q4_1])
+    func blocks(_ type: QuantType) {
+        let cols = 128
+        let x = QuantizedKernelTests.activations(4 * cols, seed: 12)
+        let y = Self.converted(type, x, cols: cols)
+        for b in 0..<(x.count / 32) {
+            let block = Array(x[(b * 32)..<(b * 32 + 32)])
+            let amax = block.map(abs).max() ?? 0, lo = block.min() ?? 0, hi = block.max() ?? 0
+            // Step: Q8_0 amax/127, Q4_0 amax/8, Q4_1 (max−min)/15; plus the fp16 rounding of the scale.
+            let step = type == .q8_0 ? amax / 127 : type == .q4_0 ? amax / 8 : (hi - lo) / 15
+            for j in 0..<32 {
+                let err = abs(y[b * 32 + j] - block[j])
+                #expect(err <= step * 0.5 + step * 17 / 1024 + 1e-6 || (type == .q4_0 && err <= step * 1.01),
+                        "\(type) block \(b) value \(j): error \(err), step \(step)")
+            }
+        }
+    }
+
+    @Test("f16 and bf16: round to nearest, exact where the format holds the value")
+    func halves() {
+        let exact: [Float] = (0..<64).map { Float($0 - 32) * 0.125 }
+        #expect(Self.converted(.f16, exact, cols: 64) == exact)
+        #expect(Self.converted(.bf16, exact, cols: 64) == exact)
+        let x = QuantizedKernelTests.activations(256, seed: 13)
+        for (type, rel) in [(QuantType.f16, Float(1) / 2048), (.bf16, Float(1) / 256)] {
+            let y = Self.converted(type, x, cols: 128)
+            for (a, b) in zip(x, y) where a != 0 { #expect(abs(a - b) <= abs(a) * rel, "\(type): \(a) → \(b)") }
+        }
+    }
+}

@@ -94,3 +94,19 @@ struct LlamaCppFilesTests {
         }
     }
 }
+
+@Suite("Safetensors converted at load (--weights)")
+struct ConvertedCheckpointTests {
+    @Test("the trained test model converted to bf16 / q8_0 / q4_0 keeps transformers' answers",
+          arguments: [(QuantType.bf16, Float(2e-2)), (.q8_0, Float(3e-2)), (.q4_0, Float(0.3))])
+    func answers(type: QuantType, tolerance: Float) throws {
+        let folder = TestModel.folder("fovea-test-llava")
+        let loaded = try LoadedModel.load(folder, convert: type)
+        // Every matrix 32-aligned is converted; the patch embedding (588 wide) stays float32.
+        let block = try #require(loaded.model.decoder.layers.first)
+        guard case .quantized(let q) = block.wq.weights else { Issue.record("q_proj stayed float32"); return }
+        #expect(q.type == type)
+        try ReferenceCheck.run(model: folder, convert: type, reference: folder + "/reference.safetensors",
+                               label: "safetensors → \(type)", tolerance: tolerance)
+    }
+}

@@ -47,8 +47,9 @@ enum ReferenceCheck {
     /// `tolerance`: largest relative error of the logits (1e-4 for float32 weights; wider for
     /// files whose weights were rounded to f16 or Q8_0). Returns the worst error seen.
     @discardableResult
-    static func run(model folder: String, mmproj: String? = nil, reference: String, label: String, tolerance: Float = 1e-4) throws -> Float {
-        let loaded = try LoadedModel.load(folder, mmproj: mmproj)
+    static func run(model folder: String, mmproj: String? = nil, convert: QuantType? = nil, reference: String, label: String,
+                    tolerance: Float = 1e-4) throws -> Float {
+        let loaded = try LoadedModel.load(folder, mmproj: mmproj, convert: convert)
         let tokenizer = try #require(loaded.tokenizer)
         let processor = try loaded.requireProcessor()
         let ref = try SafeTensorsFile(path: reference)

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import FoveaCore
 import FoveaIO
-import FoveaModels
+@testable import FoveaModels
 @testable import FoveaRuntime
 import FoveaTestSupport
 
@@ -38,6 +39,19 @@ struct BenchTests {
         }
         #expect(error?.localizedDescription.contains("needs about 5.59 GB") == true, "\(String(describing: error))")
         #expect(throws: FoveaError.self) { _ = try BenchShapes.named("llava-13b") }
+    }
+
+    @Test("--weights q4_0 sizes the check by the stored format, and the built shape holds Q4_0 matrices")
+    func convertedShape() throws {
+        // 7.05 B parameters: 28.2 GB as float32 is refused on 24 GB; as Q4_0 (0.5625 bytes a weight) 3.97 GB passes.
+        let next7b = try BenchShapes.named("llava-next-7b").configuration().parameterEstimate
+        #expect(Double(next7b) * 4 > 24e9 && Double(next7b) * QuantType.q4_0.bytesPerWeight < 4.5e9)
+        let subject = try BenchSubject.shape(try BenchShapes.named("tiny"), textTokens: 8, convert: .q4_0)
+        let layer = try #require(subject.model.decoder.layers.first)
+        guard case .quantized(let q) = layer.w1.weights else { Issue.record("gate_proj stayed float32"); return }
+        #expect(q.type == .q4_0)
+        let report = try Bench.run(subject, cells: [], runs: 1, decodeSteps: 2) { _ in }
+        #expect(report.rows.first?.runs.first?.visualTokensOut == 88)
     }
 
     @Test("Full first, every cell measured the same number of times, kept tokens and KV as the methods promise")

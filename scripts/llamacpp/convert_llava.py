@@ -2,8 +2,8 @@
 """Converts a Hugging Face LLaVA / LLaVA-NeXT checkpoint into llama.cpp's two GGUF files,
 with llama.cpp's own converters from the PyPI sdist (scripts/llamacpp/source.sh):
 
-  * the language model: exported as a plain LlamaForCausalLM folder and converted by
-    convert_hf_to_gguf.py;
+  * the language model: its tensors renamed into a plain LlamaForCausalLM folder and converted
+    by convert_hf_to_gguf.py;
   * the vision tower and projector ("mmproj"): split off by tools/mtmd/legacy-models/
     llava_surgery_v2.py and converted by convert_image_encoder_to_gguf.py, as
     docs/multimodal/llava.md describes for LLaVA-1.6.
@@ -40,24 +40,40 @@ def llama_cpp_source() -> str:
 
 
 def export_language_model(model_dir: str, out: str) -> dict:
-    """The LLM as a LlamaForCausalLM folder with the checkpoint's tokenizer and chat template."""
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    """The LLM as a LlamaForCausalLM folder: the checkpoint's language-model tensors renamed, in
+    their stored dtype, one at a time (a 7B checkpoint never needs two copies in memory), with
+    its text config, tokenizer and chat template."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
 
-    vlm = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
-    cfg = vlm.config
-    text = LlamaConfig(**cfg.text_config.to_dict())
-    text.architectures = ["LlamaForCausalLM"]
-    text.tie_word_embeddings = bool(getattr(cfg, "tie_word_embeddings", False) or text.tie_word_embeddings)
-    llm = LlamaForCausalLM(text)
-    llm.model.load_state_dict(vlm.model.language_model.state_dict())
-    llm.lm_head.load_state_dict(vlm.lm_head.state_dict())
-    llm.save_pretrained(out)
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
-    for name in ("chat_template.jinja", "generation_config.json"):
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    text = dict(cfg["text_config"])
+    text["architectures"] = ["LlamaForCausalLM"]
+    text["model_type"] = text.get("model_type", "llama")
+    text["tie_word_embeddings"] = bool(cfg.get("tie_word_embeddings", False) or text.get("tie_word_embeddings", False))
+    renames = [("language_model.model.", "model."), ("model.language_model.", "model."),
+               ("language_model.lm_head.", "lm_head."), ("lm_head.", "lm_head.")]
+    os.makedirs(out, exist_ok=True)
+    tensors = {}
+    for name in sorted(os.listdir(model_dir)):
+        if not (name.endswith(".safetensors") and name.startswith("model")):
+            continue
+        with safe_open(os.path.join(model_dir, name), framework="pt") as f:
+            for key in f.keys():
+                for old, new in renames:
+                    if key.startswith(old):
+                        tensors[new + key[len(old):]] = f.get_tensor(key)
+                        break
+    save_file(tensors, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
+    del tensors
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(text, f, indent=2)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                 "generation_config.json"):
         if os.path.exists(os.path.join(model_dir, name)):
             shutil.copy(os.path.join(model_dir, name), out)
-    return cfg.to_dict()
+    return cfg
 
 
 def convert_language_model(src: str, llm_dir: str, outfile: str, outtype: str) -> None:
@@ -108,11 +124,21 @@ def convert_mmproj(src: str, model_dir: str, cfg: dict, work: str, out_dir: str,
     from safetensors.torch import save_file
 
     legacy = os.path.join(src, "tools", "mtmd", "legacy-models")
+    # The surgery script reads whole checkpoints into memory (twice): hand it only the vision
+    # tower, projector and newline, which is all it extracts.
+    from safetensors import safe_open
+
     copy = os.path.join(work, "llava")
     os.makedirs(copy)
-    for name in os.listdir(model_dir):
+    vision_parts = {}
+    for name in sorted(os.listdir(model_dir)):
         if name.endswith(".safetensors") and name.startswith("model"):
-            shutil.copy(os.path.join(model_dir, name), copy)
+            with safe_open(os.path.join(model_dir, name), framework="pt") as f:
+                for key in f.keys():
+                    if "language_model." not in key and not key.startswith("lm_head."):
+                        vision_parts[key] = f.get_tensor(key)
+    save_file(vision_parts, os.path.join(copy, "model.safetensors"), metadata={"format": "pt"})
+    del vision_parts
     subprocess.run([sys.executable, os.path.join(legacy, "llava_surgery_v2.py"), "-C", "-m", copy], check=True,
                    stdout=subprocess.DEVNULL)
 
@@ -131,6 +157,7 @@ def convert_mmproj(src: str, model_dir: str, cfg: dict, work: str, out_dir: str,
     vision["architectures"] = ["CLIPVisionModel"]
     vision["model_type"] = "clip_vision_model"
     vision["vision_feature_layer"] = cfg.get("vision_feature_layer", -2)
+    vision["dtype"] = vision["torch_dtype"] = "float32"   # the converter calls .numpy(), which has no bfloat16
     if cfg.get("model_type") == "llava_next":
         vision["image_grid_pinpoints"] = cfg["image_grid_pinpoints"]
         vision["mm_patch_merge_type"] = "spatial_unpad"

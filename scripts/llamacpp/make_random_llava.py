@@ -73,8 +73,9 @@ def main() -> None:
     cfg = config_cls(vision_config=CLIP_L_336, image_token_index=32000, vision_feature_layer=-2,
                      vision_feature_select_strategy="default", **kw)
     cfg.text_config.bos_token_id, cfg.text_config.eos_token_id = 1, 2
-    with torch.device("cpu"):
-        model = model_cls(cfg).to(torch.bfloat16)
+    # Built in bfloat16 from the start: a 7B model in float32 would not fit beside its copy.
+    torch.set_default_dtype(torch.bfloat16)
+    model = model_cls(cfg)
     os.makedirs(args.out, exist_ok=True)
     model.save_pretrained(args.out)
     write_tokenizer(args.out)

@@ -18,6 +18,10 @@ size_t fovea_q_act_block_bytes(int type);
 
 // `n` values (a multiple of 32) of `x` into activation blocks for weights of `type`.
 void fovea_q_quantize_act(int type, const float *x, void *out, int n);
+// `n` weights (a multiple of 32) into `type`'s stored format, as ggml's reference quantisers do
+// (Q8_0: scale amax/127; Q4_0: the largest-magnitude value maps to -8; Q4_1: min and (max-min)/15;
+// f16 and bf16 rounded to nearest even).
+void fovea_q_quantize_weights(int type, const float *x, void *out, int n);
 // Row `w` of `n` values (a multiple of 32) back to float.
 void fovea_q_dequantize(int type, const void *w, float *out, int n);
 

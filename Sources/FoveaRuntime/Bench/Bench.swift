@@ -13,15 +13,21 @@ public struct BenchSubject {
 
     /// A model of a named shape with random float32 weights, refused before anything is
     /// allocated when its weights would not fit in this machine's memory.
-    public static func shape(_ shape: BenchShape, textTokens: Int, memory physical: Int = ProcessMemory.physicalBytes) throws -> BenchSubject {
+    /// `convert` keeps the matrices in a stored format instead (each converted as it is built).
+    public static func shape(_ shape: BenchShape, textTokens: Int, convert: QuantType? = nil,
+                             activations: QuantizedMatrix.Activations = .float,
+                             memory physical: Int = ProcessMemory.physicalBytes) throws -> BenchSubject {
         let config = try shape.configuration()
-        let bytes = config.parameterEstimate * MemoryLayout<Float>.size
+        let bytes = Int(Double(config.parameterEstimate) * (convert?.bytesPerWeight ?? 4))
         guard Double(bytes) < 0.85 * Double(physical) else {
-            throw FoveaError.insufficientMemory(what: String(format: "--shape %@ (%.2f B float32 parameters)", shape.name,
-                                                             Double(config.parameterEstimate) / 1e9),
+            throw FoveaError.insufficientMemory(what: String(format: "--shape %@ (%.2f B %@ parameters)", shape.name,
+                                                             Double(config.parameterEstimate) / 1e9, convert.map { "\($0)" } ?? "float32"),
                                                 neededBytes: bytes, availableBytes: physical)
         }
-        let model = try VisionLanguageModel(config: config, weights: RandomWeights(seed: 7), name: "\(shape.name) (random weights)")
+        let random = RandomWeights(seed: 7)
+        let weights: any TensorSource = convert.map { ConvertedWeights(random, to: $0, activations: activations) } ?? random
+        let model = try VisionLanguageModel(config: config, weights: weights,
+                                            name: "\(shape.name) (random weights\(convert.map { ", \($0)" } ?? ""))")
         let image = try shape.imageProcessor()(try noiseImage(side: shape.imageSide))
         return BenchSubject(model: model, name: "--shape \(shape.name): \(shape.summary)", image: image,
                             prompt: prompt(textTokens: textTokens, config: config, withImage: true))
