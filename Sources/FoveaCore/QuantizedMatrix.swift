@@ -114,10 +114,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
         fovea_q_dequantize(type.rawValue, data + r * rowBytes, out, Int32(cols))
     }
 
-    /// y[n, rows] = x[n, cols] · Wᵀ, through BLAS on float32 bands of 256 weight rows (1.5 MB of
-    /// scratch for a 1536-wide matrix), so prefill keeps BLAS speed without a float32 model in memory.
-    public func gemm(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>) {
-        let band = 256
+    /// y[n, rows] = x[n, cols] · Wᵀ, through BLAS on float32 bands of weight rows (at most 64 MB
+    /// of scratch: a 1.1 B model's largest matrix in one band), so prefill keeps BLAS speed without
+    /// a float32 model in memory. Few, large bands matter: every switch between widening (our
+    /// threads) and sgemm (OpenBLAS's, which spin after each call) costs both sides the CPU.
+    /// `band` overrides the rows per band (tests).
+    public func gemm(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, band: Int? = nil) {
+        let band = max(1, band ?? max(256, (1 << 24) / max(cols, 1)))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(band, rows) * cols)
         defer { scratch.deallocate() }
         var r0 = 0

@@ -114,13 +114,16 @@ struct QuantizedKernelTests {
 
     @Test("many-row products through BLAS bands equal the dense product", arguments: QuantType.allCases)
     func gemm(_ type: QuantType) {
-        let (rows, cols, n) = (300, 64, 5)   // 300 rows: two bands of 256
+        let (rows, cols, n) = (300, 64, 5)
         let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 6)
         let x = Self.activations(n * cols, seed: 7)
-        var y = [Float](repeating: 0, count: n * rows), want = y
-        q.gemm(x, rows: n, into: &y)
+        var want = [Float](repeating: 0, count: n * rows)
         Kernels.linear(x, rows: n, inDim: cols, weight: dense, bias: nil, outDim: rows, into: &want)
-        #expect(Compare.relativeError(y, want) < 1e-5)
+        for band in [nil, 256, 7] {   // one band; 300 rows as 256 + 44; many uneven bands
+            var y = [Float](repeating: 0, count: n * rows)
+            q.gemm(x, rows: n, into: &y, band: band)
+            #expect(Compare.relativeError(y, want) < 1e-5, "\(type), band \(band.map(String.init) ?? "default")")
+        }
     }
 }
 
