@@ -20,14 +20,18 @@ public enum Parallel {
     /// Runs `body` over `0..<count` split into at most `cores` contiguous chunks.
     /// Work smaller than `grain` items runs on the calling thread: thread hand-off costs
     /// a few microseconds, more than a short loop.
-    public static func forEachChunk(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+    /// `spin: true` hands the chunks to the spinning `SpinPool` instead of Dispatch: for the
+    /// back-to-back one-row products of decode only. Work that alternates with BLAS calls must
+    /// not use it: OpenBLAS's threads spin too, and on two cores the two pools starve each other
+    /// (a float32 model's test ran several times slower).
+    public static func forEachChunk(_ count: Int, grain: Int = 1, spin: Bool = false, _ body: (Range<Int>) -> Void) {
         if count <= 0 { return }
         let chunks = min(cores, max(1, count / max(grain, 1)))
         if chunks <= 1 {
             body(0..<count)
             return
         }
-        if SpinPool.shared.run(chunks: chunks, { c in body(count * c / chunks ..< count * (c + 1) / chunks) }) { return }
+        if spin, SpinPool.shared.run(chunks: chunks, { c in body(count * c / chunks ..< count * (c + 1) / chunks) }) { return }
         // concurrentPerform returns only when every chunk is done, so `body` never
         // outlives this call; the box only tells the compiler what that guarantees.
         withoutActuallyEscaping(body) { body in

@@ -93,7 +93,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public func gemv(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, activations: Activations? = nil, variant: Int32 = -1) {
         let activations = type.hasIntegerProduct ? activations ?? self.activations : .float
         if activations == .float {
-            Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1))) { range in
+            Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1)), spin: true) { range in
                 fovea_q_gemv_f32(type.rawValue, data, rowBytes, Int32(cols), x, y, Int32(range.lowerBound), Int32(range.upperBound), variant)
             }
             return
@@ -103,7 +103,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
             fovea_q_quantize_act(type.rawValue, x, act.baseAddress, Int32(cols))
             let a = UnsafeRawPointer(act.baseAddress!)
             // Rows in chunks big enough to pay for a thread (≈ 64 K weights each).
-            Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1))) { range in
+            Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1)), spin: true) { range in
                 fovea_q_gemv(type.rawValue, data, rowBytes, Int32(cols), a, y, Int32(range.lowerBound), Int32(range.upperBound), variant)
             }
         }
