@@ -1,4 +1,5 @@
 import CQuant
+import Synchronization
 
 /// Stored formats Fovea multiplies without converting: ggml's 32-value blocks, and f16 / bf16
 /// rows (framed as 32-value blocks of 64 bytes, no scale).
@@ -121,16 +122,45 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// `band` overrides the rows per band (tests).
     public func gemm(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, band: Int? = nil) {
         let band = max(1, band ?? max(256, (1 << 24) / max(cols, 1)))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(band, rows) * cols)
-        defer { scratch.deallocate() }
+        let scratch = WideningScratch.take(min(band, rows) * cols)
+        defer { WideningScratch.give(scratch) }
         var r0 = 0
         while r0 < rows {
             let r1 = min(rows, r0 + band)
             Parallel.forEachChunk(r1 - r0, grain: 16) { range in
-                for r in range { self.dequantize(row: r0 + r, into: scratch + r * self.cols) }
+                for r in range { self.dequantize(row: r0 + r, into: scratch.pointer + r * self.cols) }
             }
-            BLAS.gemm(transB: true, m: n, n: r1 - r0, k: cols, a: x, lda: cols, b: scratch, ldb: cols, c: y + r0, ldc: rows)
+            BLAS.gemm(transB: true, m: n, n: r1 - r0, k: cols, a: x, lda: cols, b: scratch.pointer, ldb: cols, c: y + r0, ldc: rows)
             r0 = r1
         }
+    }
+}
+
+/// The float32 band `gemm` widens weights into, kept between calls: a fresh 16–64 MB buffer per
+/// product would be page-faulted and zeroed by the kernel each time (glibc maps buffers that
+/// large anew), some 4 GB a prefill for a 1.1 B model. One buffer is cached; a concurrent
+/// caller, or a larger need, allocates its own.
+enum WideningScratch {
+    private struct Buffer: @unchecked Sendable { var pointer: UnsafeMutablePointer<Float>; var capacity: Int }
+    private static let cached = Mutex<Buffer?>(nil)
+
+    static func take(_ count: Int) -> (pointer: UnsafeMutablePointer<Float>, capacity: Int) {
+        let hit = cached.withLock { slot -> Buffer? in
+            guard let b = slot, b.capacity >= count else { return nil }
+            slot = nil
+            return b
+        }
+        if let hit { return (hit.pointer, hit.capacity) }
+        return (UnsafeMutablePointer<Float>.allocate(capacity: count), count)
+    }
+
+    static func give(_ b: (pointer: UnsafeMutablePointer<Float>, capacity: Int)) {
+        let evicted = cached.withLock { slot -> Buffer? in
+            if let old = slot, old.capacity >= b.capacity { return Buffer(pointer: b.pointer, capacity: b.capacity) }
+            let old = slot
+            slot = Buffer(pointer: b.pointer, capacity: b.capacity)
+            return old
+        }
+        evicted?.pointer.deallocate()
     }
 }

@@ -9,6 +9,8 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
     case badHeader(path: String, reason: String)
     case badJSON(path: String, reason: String)
     case unknownDType(path: String, tensor: String, dtype: String)
+    /// A GGUF tensor in a ggml type Fovea does not multiply (k-quants and the like).
+    case unsupportedTensorType(path: String, tensor: String, type: String)
     case badTensorSpan(path: String, tensor: String, reason: String)
     case overlappingTensors(path: String, first: String, second: String)
     case missingTensor(name: String, searched: [String])
@@ -43,8 +45,9 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
         case .truncated(let p, let e, let a): "\(p): file is truncated: needs at least \(e) bytes, has \(a)"
         case .badHeader(let p, let r): "\(p): bad header: \(r)"
         case .badJSON(let p, let r): "\(p): invalid JSON: \(r)"
-        case .unknownDType(let p, let t, let d):
-            d.contains("Fovea reads") ? "\(p): tensor '\(t)' has type \(d)" : "\(p): tensor '\(t)' has unknown dtype '\(d)' (known: \(DTypeNames.all))"
+        case .unknownDType(let p, let t, let d): "\(p): tensor '\(t)' has unknown dtype '\(d)' (known: \(DTypeNames.all))"
+        case .unsupportedTensorType(let p, let t, let d):
+            "\(p): tensor '\(t)' has type \(d); Fovea reads GGUF F32, F16, BF16, Q4_0, Q4_1 and Q8_0 (re-quantise with llama-quantize --pure)"
         case .badTensorSpan(let p, let t, let r): "\(p): tensor '\(t)': \(r)"
         case .overlappingTensors(let p, let a, let b): "\(p): tensors '\(a)' and '\(b)' overlap in the data section"
         case .missingTensor(let n, let s): "missing tensor '\(n)' (looked for: \(s.joined(separator: ", ")))"

@@ -111,8 +111,8 @@ public final class GGUFFile: @unchecked Sendable {
             let rawType = try r.u32()
             guard let type = TensorType(rawValue: rawType) else {
                 let known = [6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K"]
-                throw FoveaError.unknownDType(path: path, tensor: name,
-                                              dtype: "\(known[Int(rawType)].map { $0 + " (ggml type \(rawType))" } ?? "ggml type \(rawType)"); Fovea reads GGUF F32, F16, BF16, Q4_0, Q4_1 and Q8_0 (re-quantise with llama-quantize --pure)")
+                throw FoveaError.unsupportedTensorType(path: path, tensor: name,
+                                                       type: known[Int(rawType)].map { $0 + " (ggml type \(rawType))" } ?? "ggml type \(rawType)")
             }
             infos.append((name, dims, type, try r.u64()))
         }

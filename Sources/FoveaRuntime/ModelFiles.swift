@@ -40,10 +40,10 @@ public struct LoadedModel: Sendable {
             var weights: any TensorSource = clip.map { LlamaCppPair(text: text, clip: ClipProjectorWeights(file: $0, hiddenSize: config.vision?.hiddenSize ?? 0, keepStored: !dequantize)) } ?? text
             if let convert { weights = ConvertedWeights(weights, to: convert, activations: activations) }
             let model = try VisionLanguageModel(config: config, weights: weights, name: file.path)
-            let (tok, problem) = attempt { try TokenizerLoader.byteLevelBPE(gguf: file) }
+            let (tok, problem) = attempt("tokenizer") { try TokenizerLoader.byteLevelBPE(gguf: file) }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
             var loaded = LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
-            if let clip { (loaded.processor, loaded.processorError) = attemptProcessor { try ImageProcessor(mmproj: clip) } }
+            if let clip { (loaded.processor, loaded.processorError) = attempt("image processor") { try ImageProcessor(mmproj: clip) } }
             return loaded
         }
         if let mmproj {
@@ -55,12 +55,12 @@ public struct LoadedModel: Sendable {
         let model = try VisionLanguageModel(config: config, weights: convert.map { ConvertedWeights(store, to: $0, activations: activations) } ?? store, name: path)
         let fm = FileManager.default
         let tokPath = path + "/tokenizer.json"
-        let (tok, problem) = fm.fileExists(atPath: tokPath) ? attempt { try TokenizerLoader.load(path: tokPath) } : (nil, nil)
+        let (tok, problem) = fm.fileExists(atPath: tokPath) ? attempt("tokenizer") { try TokenizerLoader.load(path: tokPath) } : (nil, nil)
         var jinja: String? = try? String(contentsOfFile: path + "/chat_template.jinja", encoding: .utf8)
         if jinja == nil, let cfg = try? JSONConfig(path: path + "/tokenizer_config.json") { jinja = try? cfg.string("chat_template") }
         let found = ChatTemplate.detection(jinja: jinja, modelType: model.config.text.modelType)
         var loaded = LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
-        if config.vision != nil { (loaded.processor, loaded.processorError) = attemptProcessor { try ImageProcessor(directory: path) } }
+        if config.vision != nil { (loaded.processor, loaded.processorError) = attempt("image processor") { try ImageProcessor(directory: path) } }
         return loaded
     }
 
@@ -68,12 +68,6 @@ public struct LoadedModel: Sendable {
     public func requireProcessor() throws -> ImageProcessor {
         if let processor { return processor }
         throw processorError ?? FoveaError.invalidInput(reason: "\(model.directory) is a text-only model; it takes no images")
-    }
-
-    static func attemptProcessor(_ load: () throws -> ImageProcessor) -> (ImageProcessor?, FoveaError?) {
-        do { return (try load(), nil) } catch let e as FoveaError { return (nil, e) } catch {
-            return (nil, .invalidInput(reason: "image processor: \(error.localizedDescription)"))
-        }
     }
 
     /// Weights are refused before loading when they alone would not fit in the machine's memory.
@@ -88,9 +82,10 @@ public struct LoadedModel: Sendable {
         throw tokenizerError ?? FoveaError.invalidInput(reason: "the model has no tokenizer (no tokenizer.json, no GGUF tokenizer); give token ids")
     }
 
-    static func attempt(_ load: () throws -> any TextTokenizer) -> ((any TextTokenizer)?, FoveaError?) {
+    /// A part that may be missing without the weights failing to load: the part, or why not.
+    static func attempt<T>(_ what: String, _ load: () throws -> T) -> (T?, FoveaError?) {
         do { return (try load(), nil) } catch let e as FoveaError { return (nil, e) } catch {
-            return (nil, .invalidInput(reason: "tokenizer: \(error.localizedDescription)"))
+            return (nil, .invalidInput(reason: "\(what): \(error.localizedDescription)"))
         }
     }
 }

@@ -16,8 +16,7 @@ struct Explain: ParsableCommand {
 
     @OptionGroup var pruning: PruningOptions
 
-    @Option(help: "llama.cpp's vision file for a .gguf model (CLIP tower + LLaVA projector, 'clip' GGUF).")
-    var mmproj: String?
+    @OptionGroup var weightOptions: WeightOptions
 
     @Option(help: "Where to write the picture (PNG).")
     var out: String
@@ -29,7 +28,7 @@ struct Explain: ParsableCommand {
     var maxPixels = ImageDecoder.defaultMaxPixels
 
     func run() throws {
-        let loaded = try loadWithProgress(model, mmproj: mmproj)
+        let loaded = try loadWithProgress(model, weights: weightOptions)
         let m = loaded.model
         guard let v = m.config.vision else { throw ValidationError("\(model) is a text-only model; there is nothing to explain") }
         let plan = try pruning.plan

@@ -13,8 +13,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: "Model folder (config.json + *.safetensors) or a .gguf file (with --mmproj for images).")
     var model: String
 
-    @Option(help: "llama.cpp's vision file for a .gguf model (CLIP tower + LLaVA projector, 'clip' GGUF).")
-    var mmproj: String?
+    @OptionGroup var weightOptions: WeightOptions
 
     @Option(help: "Context length for the KV-cache estimate (default: the model's whole context).")
     var context: Int?
@@ -24,7 +23,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try loadWithProgress(model, mmproj: mmproj)
+        let loaded = try loadWithProgress(model, weights: weightOptions)
         let limit = loaded.model.config.text.maxPositions
         let context = self.context ?? limit
         guard context <= limit else {

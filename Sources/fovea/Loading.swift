@@ -4,8 +4,8 @@ import FoveaRuntime
 
 /// Loads a model, drawing a progress line on stderr when loading takes more than a second
 /// (only on a terminal: logs and pipes get no spinner frames).
-func loadWithProgress(_ path: String, mmproj: String? = nil, weights: WeightOptions? = nil) throws -> LoadedModel {
-    let load = { try LoadedModel.load(path, mmproj: mmproj ?? weights?.mmproj, dequantize: weights?.dequantize ?? false, convert: weights?.convert, activations: weights?.mode ?? .float) }
+func loadWithProgress(_ path: String, weights: WeightOptions? = nil) throws -> LoadedModel {
+    let load = { try LoadedModel.load(path, mmproj: weights?.mmproj, dequantize: weights?.dequantize ?? false, convert: weights?.convert, activations: weights?.mode ?? .float) }
     guard isatty(2) != 0 else { return try load() }
     let done = UncheckedSendable(DoneFlag())
     let started = Date()
