@@ -1,6 +1,10 @@
 // Block formats (ggml-common.h): Q8_0 {fp16 d; int8 q[32]}, Q4_0 {fp16 d; uint8 q[16]} (value
 // (nibble − 8)·d, low nibbles first), Q4_1 {fp16 d, m; uint8 q[16]} (nibble·d + m). Activations:
 // Q8_0, or Q8_1 {fp16 d, s; int8 q[32]} with s = d·Σq for Q4_1's m term.
+// k-quants, 256 values: Q4_K {fp16 d, dmin; uint8 scales[12] (eight 6-bit scale/min pairs);
+// uint8 q[128]} (value d·sc_j·nibble − dmin·m_j over 32-value sub-blocks j; each 32 bytes hold
+// sub-blocks 2i in the low nibbles and 2i+1 in the high), Q6_K {uint8 ql[128], qh[64];
+// int8 scales[16]; fp16 d} (value d·sc·(6-bit q − 32) over 16-value groups).
 #include "fovea_quant.h"
 #include <math.h>
 #include <stdlib.h>
@@ -55,7 +59,56 @@ static inline uint16_t f32_to_fp16(float f) {
 }
 
 size_t fovea_q_block_bytes(int type) {
-    return type == FOVEA_Q8_0 ? 34 : type == FOVEA_Q4_0 ? 18 : type == FOVEA_Q4_1 ? 20 : 64;   // f16, bf16: 32 × 2 bytes
+    switch (type) {
+    case FOVEA_Q8_0: return 34;
+    case FOVEA_Q4_0: return 18;
+    case FOVEA_Q4_1: return 20;
+    case FOVEA_Q4_K: return 144;
+    case FOVEA_Q6_K: return 210;
+    default: return 64;   // f16, bf16: 32 × 2 bytes
+    }
+}
+
+int fovea_q_block_values(int type) { return type == FOVEA_Q4_K || type == FOVEA_Q6_K ? 256 : 32; }
+
+// Q4_K's j-th (of eight) 6-bit scale and min, packed in 12 bytes as ggml's get_scale_min_k4.
+static inline void q4k_scale_min(int j, const uint8_t *q, int *d, int *m) {
+    if (j < 4) { *d = q[j] & 63; *m = q[j + 4] & 63; }
+    else { *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
+}
+
+// One 256-value k-quant super-block to float, with ggml's operation order (so values are equal).
+static void dequantize_k(int type, const uint8_t *p, float *y) {
+    if (type == FOVEA_Q4_K) {
+        uint16_t dh, mh;
+        memcpy(&dh, p, 2);
+        memcpy(&mh, p + 2, 2);
+        const float d = fp16_to_f32(dh), dmin = fp16_to_f32(mh);
+        const uint8_t *sc = p + 4, *q = p + 16;
+        for (int i = 0; i < 4; i++, q += 32) {
+            int s1, m1, s2, m2;
+            q4k_scale_min(2 * i, sc, &s1, &m1);
+            q4k_scale_min(2 * i + 1, sc, &s2, &m2);
+            const float d1 = d * (float)s1, n1 = dmin * (float)m1, d2 = d * (float)s2, n2 = dmin * (float)m2;
+            for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - n1;
+            for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - n2;
+        }
+        return;
+    }
+    uint16_t dh;
+    memcpy(&dh, p + 208, 2);
+    const float d = fp16_to_f32(dh);
+    const uint8_t *ql = p, *qh = p + 128;
+    const int8_t *sc = (const int8_t *)(p + 192);
+    for (int h = 0; h < 2; h++, y += 128, ql += 64, qh += 32, sc += 8) {
+        for (int l = 0; l < 32; l++) {
+            const int is = l / 16;
+            y[l] = d * (float)sc[is] * (float)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            y[l + 32] = d * (float)sc[is + 2] * (float)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            y[l + 64] = d * (float)sc[is + 4] * (float)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            y[l + 96] = d * (float)sc[is + 6] * (float)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
 }
 
 static inline float bf16_to_f32(uint16_t h) {
@@ -105,6 +158,10 @@ void fovea_q_dequantize(int type, const void *w, float *out, int n) {
         for (int j = 0; j < n; j++) { uint16_t h; memcpy(&h, p + 2 * j, 2); out[j] = bf16_to_f32(h); }
         return;
     }
+    if (type == FOVEA_Q4_K || type == FOVEA_Q6_K) {
+        for (int b = 0; b < n / 256; b++) dequantize_k(type, p + (size_t)b * fovea_q_block_bytes(type), out + b * 256);
+        return;
+    }
     const size_t bb = fovea_q_block_bytes(type);
     for (int b = 0; b < n / 32; b++, p += bb, out += 32) {
         uint16_t dh;
@@ -133,6 +190,7 @@ static inline uint16_t f32_to_bf16(float f) {
 
 void fovea_q_quantize_weights(int type, const float *x, void *out, int n) {
     uint8_t *o = (uint8_t *)out;
+    if (type == FOVEA_Q4_K || type == FOVEA_Q6_K) { memset(o, 0, (size_t)(n / 256) * fovea_q_block_bytes(type)); return; }
     if (type == FOVEA_F16 || type == FOVEA_BF16) {
         for (int j = 0; j < n; j++) {
             const uint16_t h = type == FOVEA_F16 ? f32_to_fp16(x[j]) : f32_to_bf16(x[j]);
@@ -308,6 +366,14 @@ static float dot_vnni(int type, const uint8_t *w, const uint8_t *a, int nb) {
 static float dot_f32_scalar(int type, const uint8_t *w, const float *x, int nb) {
     const size_t wb = fovea_q_block_bytes(type);
     float sum = 0;
+    if (type == FOVEA_Q4_K || type == FOVEA_Q6_K) {   // nb counts 32-value blocks
+        float v[256];
+        for (int b = 0; b < nb / 8; b++, w += wb, x += 256) {
+            dequantize_k(type, w, v);
+            for (int j = 0; j < 256; j++) sum += v[j] * x[j];
+        }
+        return sum;
+    }
     if (type == FOVEA_F16 || type == FOVEA_BF16) {
         for (int j = 0; j < nb * 32; j++) {
             uint16_t h;
@@ -352,7 +418,63 @@ static inline __m256 dot32_i8_f32(__m256i q, const float *x) {   // Σ q[j]·x[j
 }
 
 __attribute__((target("avx2,fma,f16c")))
+static inline void dot32_halves(__m256i q, const float *x, __m256 *lo, __m256 *hi) {   // Σ over values 0–15 and 16–31
+    const __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
+    *lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(a, 8))), _mm256_loadu_ps(x + 8),
+                          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(a)), _mm256_loadu_ps(x)));
+    *hi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8))), _mm256_loadu_ps(x + 24),
+                          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), _mm256_loadu_ps(x + 16)));
+}
+
+// k-quants against float x: integer codes widened in registers, each sub-block's scale applied
+// once to its partial sum; Q4_K's min terms come from the per-32 sums of x (xsum).
+__attribute__((target("avx2,fma,f16c")))
+static float dot_f32_k_avx2(int type, const uint8_t *w, const float *x, const float *xsum, int nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float extra = 0;
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    if (type == FOVEA_Q4_K) {
+        for (int b = 0; b < nb / 8; b++, w += 144, x += 256, xsum += 8) {
+            const float d = _cvtsh_ss(*(const uint16_t *)w), dmin = _cvtsh_ss(*(const uint16_t *)(w + 2));
+            for (int i = 0; i < 4; i++) {
+                int s1, m1, s2, m2;
+                q4k_scale_min(2 * i, w + 4, &s1, &m1);
+                q4k_scale_min(2 * i + 1, w + 4, &s2, &m2);
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * i));
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s1), dot32_i8_f32(_mm256_and_si256(raw, low4), x + 64 * i), acc);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s2), dot32_i8_f32(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), x + 64 * i + 32), acc);
+                extra -= dmin * (float)m1 * xsum[2 * i] + dmin * (float)m2 * xsum[2 * i + 1];
+            }
+        }
+        return hsum(acc) + extra;
+    }
+    const __m256i high2 = _mm256_set1_epi8(0x30), three = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
+    for (int b = 0; b < nb / 8; b++, w += 210) {
+        const float d = _cvtsh_ss(*(const uint16_t *)(w + 208));
+        for (int h = 0; h < 2; h++, x += 128) {
+            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
+            const int8_t *sc = (const int8_t *)(w + 192 + 8 * h);
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), high2));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(hb, high2));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), high2));
+            for (int k = 0; k < 4; k++) {
+                __m256 lo, hi;
+                dot32_halves(_mm256_sub_epi8(q[k], bias), x + 32 * k, &lo, &hi);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[2 * k]), lo, acc);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[2 * k + 1]), hi, acc);
+            }
+        }
+    }
+    return hsum(acc);
+}
+
+__attribute__((target("avx2,fma,f16c")))
 static float dot_f32_avx2(int type, const uint8_t *w, const float *x, const float *xsum, int nb) {
+    if (type == FOVEA_Q4_K || type == FOVEA_Q6_K) return dot_f32_k_avx2(type, w, x, xsum, nb);
     __m256 acc = _mm256_setzero_ps();
     float extra = 0;
     if (type == FOVEA_F16 || type == FOVEA_BF16) {
@@ -425,11 +547,13 @@ void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const fl
         return;
     }
     if (v >= 1) {
-        // Q4_1's min term needs each block's Σx: on the stack for rows up to 16,384 wide, else the heap.
+        // Q4_1's and Q4_K's min terms need each 32 values' Σx: on the stack for rows up to
+        // 16,384 wide, else the heap.
+        const int mins = type == FOVEA_Q4_1 || type == FOVEA_Q4_K;
         float xsum_stack[512];
-        float *xsum = nb <= 512 ? xsum_stack : (type == FOVEA_Q4_1 ? malloc(sizeof(float) * (size_t)nb) : NULL);
-        if (type == FOVEA_Q4_1 && xsum) for (int b = 0; b < nb; b++) { float s = 0; for (int j = 0; j < 32; j++) s += x[b * 32 + j]; xsum[b] = s; }
-        if (xsum || type != FOVEA_Q4_1) {
+        float *xsum = nb <= 512 ? xsum_stack : (mins ? malloc(sizeof(float) * (size_t)nb) : NULL);
+        if (mins && xsum) for (int b = 0; b < nb; b++) { float s = 0; for (int j = 0; j < 32; j++) s += x[b * 32 + j]; xsum[b] = s; }
+        if (xsum || !mins) {
             for (int r = r0; r < r1; r++) y[r] = dot_f32_avx2(type, base + (size_t)r * row_bytes, x, xsum, nb);
             if (xsum != xsum_stack) free(xsum);
             return;

@@ -4,21 +4,30 @@ import Synchronization
 /// Stored formats Fovea multiplies without converting: ggml's 32-value blocks, and f16 / bf16
 /// rows (framed as 32-value blocks of 64 bytes, no scale).
 public enum QuantType: Int32, Sendable, CaseIterable {
-    case q8_0 = 0, q4_0 = 1, q4_1 = 2, f16 = 3, bf16 = 4
+    case q8_0 = 0, q4_0 = 1, q4_1 = 2, f16 = 3, bf16 = 4, q4_k = 5, q6_k = 6
 
-    /// Only block formats have a quantised-activation product; f16 and bf16 rows take float activations.
+    /// Only the 32-value block formats have a quantised-activation product; f16, bf16 and the
+    /// k-quants take float activations.
     public var hasIntegerProduct: Bool { self == .q8_0 || self == .q4_0 || self == .q4_1 }
 
     /// Bytes a weight takes in this format, on average (scales included).
-    public var bytesPerWeight: Double { Double(blockBytes) / 32 }
+    public var bytesPerWeight: Double { Double(blockBytes) / Double(blockValues) }
 
-    /// Bytes per 32-value block of weights.
+    /// Values per block (32; 256 for the k-quants): row lengths are multiples of it.
+    public var blockValues: Int { Int(fovea_q_block_values(rawValue)) }
+
+    /// Bytes per block of weights.
     public var blockBytes: Int { fovea_q_block_bytes(rawValue) }
+
+    /// `count` values (a multiple of `blockValues`) from `src` in this format to float32.
+    public func dequantize(_ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+        fovea_q_dequantize(rawValue, src, out, Int32(count))
+    }
     /// Bytes per 32-value block of the quantised activation row it is multiplied with.
     public var activationBlockBytes: Int { fovea_q_act_block_bytes(rawValue) }
 }
 
-/// A weight matrix [rows, cols] kept in its stored block format: rows of `cols / 32` blocks, read
+/// A weight matrix [rows, cols] kept in its stored block format: rows of `cols / blockValues` blocks, read
 /// straight from the file's mapping (or from a copy when rows had to be reordered). One-row
 /// products (decode) run the integer kernels on a per-block quantised activation, as ggml does;
 /// many-row products (prefill) dequantise a band of rows at a time into a BLAS product.
@@ -26,7 +35,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public let type: QuantType
     public let rows: Int, cols: Int
     public let data: UnsafeRawPointer
-    public var rowBytes: Int { cols / 32 * type.blockBytes }
+    public var rowBytes: Int { cols / type.blockValues * type.blockBytes }
     /// How one-row products treat the activation row (see `Activations`).
     public let activations: Activations
     /// What keeps `data` alive (the mapped file, or an owned copy).
@@ -50,7 +59,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
-    /// `x` [rows, cols] (cols a multiple of 32) converted into `type`'s stored format.
+    /// `x` [rows, cols] (cols a multiple of 32) converted into `type`'s stored format (not the
+    /// k-quants: their quantisers search for scales, and Fovea only reads what llama.cpp wrote).
     public convenience init(type: QuantType, rows: Int, cols: Int, quantizing x: UnsafePointer<Float>, activations: Activations = .float) {
         self.init(type: type, rows: rows, cols: cols, activations: activations) { copy, rb in
             Parallel.forEachChunk(rows, grain: 16) { range in
@@ -65,7 +75,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         self.activations = activations
         self.rows = rows
         self.cols = cols
-        let rb = cols / 32 * type.blockBytes
+        let rb = cols / type.blockValues * type.blockBytes
         let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * rb), alignment: 64)
         fill(copy, rb)
         self.data = UnsafeRawPointer(copy)

@@ -34,7 +34,21 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Tensor element types Fovea reads (ggml's numbering).
     public enum TensorType: UInt32, Sendable, Hashable {
-        case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30
+        case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, q4_k = 12, q6_k = 14, bf16 = 30
+
+        /// The format a matrix of this type is kept in, unconverted (nil: float32, widened at load).
+        public var storedType: QuantType? {
+            switch self {
+            case .f32: nil
+            case .f16: .f16
+            case .bf16: .bf16
+            case .q4_0: .q4_0
+            case .q4_1: .q4_1
+            case .q8_0: .q8_0
+            case .q4_k: .q4_k
+            case .q6_k: .q6_k
+            }
+        }
 
         /// (elements per block, bytes per block)
         var block: (elements: Int, bytes: Int) {
@@ -44,6 +58,8 @@ public final class GGUFFile: @unchecked Sendable {
             case .q4_0: (32, 18)
             case .q4_1: (32, 20)
             case .q8_0: (32, 34)
+            case .q4_k: (256, 144)
+            case .q6_k: (256, 210)
             }
         }
     }
@@ -110,7 +126,8 @@ public final class GGUFFile: @unchecked Sendable {
             }
             let rawType = try r.u32()
             guard let type = TensorType(rawValue: rawType) else {
-                let known = [6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K"]
+                let known = [6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 13: "Q5_K", 15: "Q8_K",
+                             16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 29: "IQ1_M"]
                 throw FoveaError.unsupportedTensorType(path: path, tensor: name,
                                                        type: known[Int(rawType)].map { $0 + " (ggml type \(rawType))" } ?? "ggml type \(rawType)")
             }
@@ -229,38 +246,23 @@ public final class GGUFFile: @unchecked Sendable {
     }
 }
 
-/// Dequantisation of ggml block formats (ggml-quants.c, `dequantize_row_*`).
+/// Dequantisation of ggml block formats (ggml-quants.c, `dequantize_row_*`): the block formats
+/// go through the same C routines the kernels' tests check against ggml's values.
 public enum GGUFDequantize {
     public static func toFloat(_ src: UnsafeRawPointer, type: GGUFFile.TensorType, count: Int, into out: UnsafeMutablePointer<Float>) {
         switch type {
         case .f32: Convert.toFloat(src, dtype: .f32, count: count, into: out)
         case .f16: Convert.toFloat(src, dtype: .f16, count: count, into: out)
         case .bf16: Convert.toFloat(src, dtype: .bf16, count: count, into: out)
-        case .q4_0, .q4_1, .q8_0:
+        case .q4_0, .q4_1, .q8_0, .q4_k, .q6_k:
+            guard let stored = type.storedType else { return }
             let (per, bytes) = type.block
-            Parallel.forEachChunk(count / per, grain: 4096) { blocks in
-                for b in blocks {
-                    let blk = src + b * bytes
-                    let o = out + b * per
-                    let d = Convert.halfToFloat(blk.loadUnaligned(as: UInt16.self))
-                    switch type {
-                    case .q4_0:
-                        // 16 bytes: low nibbles are elements 0–15, high nibbles 16–31, offset by 8.
-                        for j in 0..<16 {
-                            let q = blk.load(fromByteOffset: 2 + j, as: UInt8.self)
-                            o[j] = Float(Int(q & 0x0F) - 8) * d
-                            o[j + 16] = Float(Int(q >> 4) - 8) * d
-                        }
-                    case .q4_1:
-                        let m = Convert.halfToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-                        for j in 0..<16 {
-                            let q = blk.load(fromByteOffset: 4 + j, as: UInt8.self)
-                            o[j] = Float(q & 0x0F) * d + m
-                            o[j + 16] = Float(q >> 4) * d + m
-                        }
-                    default:   // q8_0
-                        for j in 0..<32 { o[j] = Float(blk.load(fromByteOffset: 2 + j, as: Int8.self)) * d }
-                    }
+            // Chunks of whole blocks, ~8 K values each, across threads.
+            let perChunk = max(1, 8192 / per)
+            Parallel.forEachChunk((count / per + perChunk - 1) / perChunk, grain: 1) { chunks in
+                for c in chunks {
+                    let b0 = c * perChunk, b1 = min(count / per, b0 + perChunk)
+                    stored.dequantize(src + b0 * bytes, count: (b1 - b0) * per, into: out + b0 * per)
                 }
             }
         }

@@ -25,16 +25,8 @@ public final class GGUFWeights: TensorSource, @unchecked Sendable {
     }
 
     public func quantized(_ name: String, shape: [Int]) throws -> QuantizedMatrix? {
-        guard keepQuantized, let g = Self.ggufName(name), let info = file.tensors[g], info.shape.count == 2 else { return nil }
-        let type: QuantType
-        switch info.type {
-        case .q8_0: type = .q8_0
-        case .q4_0: type = .q4_0
-        case .q4_1: type = .q4_1
-        case .f16 where info.shape[1] % 32 == 0: type = .f16
-        case .bf16 where info.shape[1] % 32 == 0: type = .bf16
-        default: return nil
-        }
+        guard keepQuantized, let g = Self.ggufName(name), let info = file.tensors[g], info.shape.count == 2,
+              let type = info.type.storedType, info.shape[1] % type.blockValues == 0 else { return nil }
         guard info.shape == shape else { throw FoveaError.shapeMismatch(tensor: g, expected: shape, actual: info.shape) }
         let data = try file.rawData(g)
         let (rows, cols) = (shape[0], shape[1])

@@ -72,20 +72,11 @@ public final class ClipProjectorWeights: TensorSource, @unchecked Sendable {
 
     public func contains(_ name: String) -> Bool { ggufName(name).map { file.tensors[$0] != nil } ?? false }
 
-    /// 2-D f16 / bf16 / Q8_0 matrices stay as stored (the tower's products are all many-row:
+    /// 2-D matrices in a block or half format stay as stored (the tower's products are all many-row:
     /// bands are widened to float32 for BLAS as they are used).
     public func quantized(_ name: String, shape: [Int]) throws -> QuantizedMatrix? {
         guard keepStored, let g = ggufName(name), let info = file.tensors[g], info.shape.count == 2, shape.count == 2,
-              info.shape[1] % 32 == 0 else { return nil }
-        let type: QuantType
-        switch info.type {
-        case .f16: type = .f16
-        case .bf16: type = .bf16
-        case .q8_0: type = .q8_0
-        case .q4_0: type = .q4_0
-        case .q4_1: type = .q4_1
-        default: return nil
-        }
+              let type = info.type.storedType, info.shape[1] % type.blockValues == 0 else { return nil }
         guard info.shape == shape else { throw FoveaError.shapeMismatch(tensor: g, expected: shape, actual: info.shape) }
         return QuantizedMatrix(type: type, rows: shape[0], cols: shape[1], data: try file.rawData(g), owner: file)
     }

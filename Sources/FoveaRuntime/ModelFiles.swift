@@ -30,10 +30,9 @@ public struct LoadedModel: Sendable {
             let clip = try mmproj.map { try GGUFFile(path: $0) }
             let config = try clip.map { try ModelConfiguration(gguf: file, mmproj: $0) } ?? ModelConfiguration(gguf: file)
             // Kept blocks cost their stored bytes; everything else becomes float32.
-            let kept: Set<GGUFFile.TensorType> = dequantize ? [] : [.q8_0, .q4_0, .q4_1, .f16, .bf16]
             let perWeight = convert?.bytesPerWeight ?? 4
             let bytes = ([file] + (clip.map { [$0] } ?? [])).flatMap(\.tensors.values)
-                .reduce(0) { $0 + (kept.contains($1.type) ? $1.byteCount : Int(Double($1.shape.reduce(1, *)) * perWeight)) }
+                .reduce(0) { $0 + (!dequantize && $1.type.storedType != nil ? $1.byteCount : Int(Double($1.shape.reduce(1, *)) * perWeight)) }
             try checkWeights(config, bytes: bytes, path: path)
             let text = GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads,
                                    keepQuantized: !dequantize, activations: activations)

@@ -85,12 +85,12 @@ struct GGUFTests {
     @Test("unknown tensor type names the tensor")
     func unknownType() {
         var b = GGUFBuilder(); b.header(tensors: 1, kvs: 0)
-        b.tensorInfo("w", dims: [32], type: 12, offset: 0)   // Q4_K: not read yet
-        b.align(); b.bytes += [UInt8](repeating: 0, count: 144)
+        b.tensorInfo("w", dims: [256], type: 13, offset: 0)   // Q5_K: not read
+        b.align(); b.bytes += [UInt8](repeating: 0, count: 176)
         b.write(file("u.gguf"))
         let e = #expect(throws: FoveaError.self) { try GGUFFile(path: file("u.gguf")) }
         guard case .unsupportedTensorType(_, "w", let d) = e else { Issue.record("wrong error \(String(describing: e))"); return }
-        #expect(d == "Q4_K (ggml type 12)")
+        #expect(d == "Q5_K (ggml type 13)")
     }
 
     @Test("misaligned, out-of-range and overlapping tensor data")

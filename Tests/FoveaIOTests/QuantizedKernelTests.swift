@@ -11,10 +11,10 @@ import FoveaTestSupport
 struct QuantizedKernelTests {
     static func matrix(_ type: QuantType, rows: Int, cols: Int, seed: UInt64) -> (QuantizedMatrix, [Float]) {
         var rng = SplitMix64(seed: seed)
-        let rb = cols / 32 * type.blockBytes
+        let rb = cols / type.blockValues * type.blockBytes
         var bytes = [UInt8](repeating: 0, count: rows * rb)
         for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
-        if !type.hasIntegerProduct {
+        if type == .f16 || type == .bf16 {
             // f16 / bf16: every 16-bit value finite, magnitudes 2⁻⁵…2³ with random sign and mantissa.
             for i in stride(from: 0, to: bytes.count, by: 2) {
                 let r = rng.next(), sign = UInt16(r & 1) << 15
@@ -28,11 +28,21 @@ struct QuantizedKernelTests {
             bytes[b] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 1] = UInt8(0x14 + rng.next() % 6)
             if type == .q4_1 { bytes[b + 2] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 3] = UInt8(0x94 + rng.next() % 6) }
         }
+        // k-quant super-scales (Q4_K: d and dmin first; Q6_K: d last) as fp16 in [2⁻¹⁰, 2⁻⁵]; the
+        // 6- and 8-bit sub-block scales stay random, every bit pattern being valid.
+        for b in stride(from: 0, to: bytes.count, by: type.blockBytes) where type == .q4_k || type == .q6_k {
+            for at in type == .q4_k ? [0, 2] : [208] {
+                bytes[b + at] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + at + 1] = UInt8(0x14 + rng.next() % 6)
+            }
+        }
         let q = bytes.withUnsafeBytes { QuantizedMatrix(type: type, rows: rows, cols: cols, copying: $0.baseAddress!, order: Array(0..<rows)) }
         var dense = [Float](repeating: 0, count: rows * cols)
         dense.withUnsafeMutableBufferPointer { d in for r in 0..<rows { q.dequantize(row: r, into: d.baseAddress! + r * cols) } }
         return (q, dense)
     }
+
+    /// `n` rounded up to a whole number of `type`'s blocks (256 values for the k-quants).
+    static func width(_ n: Int, _ type: QuantType) -> Int { (n + type.blockValues - 1) / type.blockValues * type.blockValues }
 
     static func activations(_ n: Int, seed: UInt64) -> [Float] {
         var rng = SplitMix64(seed: seed)
@@ -43,18 +53,20 @@ struct QuantizedKernelTests {
         (0..<rows).map { r in Float((0..<cols).reduce(0.0) { $0 + Double(dense[r * cols + $1]) * Double(x[$1]) }) }
     }
 
-    @Test("dequantisation equals the ggml dequantiser Fovea already checks GGUF files with", arguments: QuantType.allCases)
+    @Test("a GGUF tensor read whole (chunked across threads) equals the stored matrix row by row", arguments: QuantType.allCases)
     func dequantize(_ type: QuantType) {
-        let (q, dense) = Self.matrix(type, rows: 3, cols: 64, seed: 1)
-        let ggml: GGUFFile.TensorType = [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1, .f16: .f16, .bf16: .bf16][type]!
-        var out = [Float](repeating: 0, count: 3 * 64)
-        GGUFDequantize.toFloat(q.data, type: ggml, count: 3 * 64, into: &out)
+        let cols = Self.width(64, type)
+        let (q, dense) = Self.matrix(type, rows: 3, cols: cols, seed: 1)
+        let ggml: GGUFFile.TensorType = [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1, .f16: .f16, .bf16: .bf16, .q4_k: .q4_k, .q6_k: .q6_k][type]!
+        #expect(ggml.storedType == type)
+        var out = [Float](repeating: 0, count: 3 * cols)
+        GGUFDequantize.toFloat(q.data, type: ggml, count: 3 * cols, into: &out)
         #expect(out == dense)
     }
 
     @Test("float activations: every variant equals float64 arithmetic on the dequantised weights", arguments: QuantType.allCases)
     func floatActivations(_ type: QuantType) {
-        let (rows, cols) = (67, 576)
+        let (rows, cols) = (67, Self.width(576, type))
         let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 2)
         let x = Self.activations(cols, seed: 3)
         let want = Self.reference(dense, x, rows: rows, cols: cols)
@@ -65,14 +77,58 @@ struct QuantizedKernelTests {
         }
     }
 
-    @Test("rows wider than 16,384 values (Q4_1's block sums leave the stack) still match float64")
-    func wideRows() {
-        let (rows, cols) = (3, 32 * 520)
-        let (q, dense) = Self.matrix(.q4_1, rows: rows, cols: cols, seed: 8)
+    @Test("rows wider than 16,384 values (Q4_1's and Q4_K's block sums leave the stack) still match float64",
+          arguments: [QuantType.q4_1, .q4_k])
+    func wideRows(_ type: QuantType) {
+        let (rows, cols) = (3, 256 * 65)
+        let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 8)
         let x = Self.activations(cols, seed: 9)
-        var y = [Float](repeating: 0, count: rows)
-        q.gemv(x, into: &y, activations: .float)
-        #expect(Compare.relativeError(y, Self.reference(dense, x, rows: rows, cols: cols)) < 1e-5)
+        for variant: Int32 in [0, 1] {
+            var y = [Float](repeating: 0, count: rows)
+            q.gemv(x, into: &y, activations: .float, variant: variant)
+            #expect(Compare.relativeError(y, Self.reference(dense, x, rows: rows, cols: cols)) < 1e-5, "\(type) variant \(variant)")
+        }
+    }
+
+    /// The dequantiser itself against values worked by hand from ggml's layout: a Q4_K super-block
+    /// whose sub-block j has scale 7j+14 and min 60−5j (6-bit fields packed as get_scale_min_k4
+    /// reads them), and a Q6_K one whose 16-value group g has scale g−8.
+    @Test("k-quant layouts: scales, mins and the 6-bit split decode as ggml's get_scale_min_k4 and dequantize_row_q6_K")
+    func kQuantLayout() {
+        // Q4_K: d = 1 (0x3C00), dmin = 0.5 (0x3800); scales and mins above 15 use their top two bits.
+        var q4k = [UInt8](repeating: 0, count: 144)
+        q4k[0] = 0x00; q4k[1] = 0x3C; q4k[2] = 0x00; q4k[3] = 0x38
+        let sc = (0..<8).map { UInt8(7 * $0 + 14) }, mn = (0..<8).map { UInt8(60 - 5 * $0) }
+        for j in 0..<4 {
+            q4k[4 + j] = sc[j] | (sc[j + 4] >> 4) << 6
+            q4k[8 + j] = mn[j] | (mn[j + 4] >> 4) << 6
+            q4k[12 + j] = (sc[j + 4] & 0xF) | (mn[j + 4] & 0xF) << 4
+        }
+        for i in 0..<128 { q4k[16 + i] = UInt8(i % 16) | UInt8(15 - i % 16) << 4 }
+        var out = [Float](repeating: 0, count: 256)
+        QuantType.q4_k.dequantize(q4k, count: 256, into: &out)
+        for v in 0..<256 {
+            let chunk = v / 64, sub = v / 32, l = v % 32, byte = UInt8((32 * chunk + l) % 16)
+            let nibble = sub % 2 == 0 ? byte : 15 - byte
+            #expect(out[v] == Float(sc[sub]) * Float(nibble) - 0.5 * Float(mn[sub]), "Q4_K value \(v)")
+        }
+        // Q6_K: d = 0.25 (0x3400); q = (v % 64) so every 6-bit code appears; group scales g − 8.
+        var q6k = [UInt8](repeating: 0, count: 210)
+        q6k[208] = 0x00; q6k[209] = 0x34
+        for g in 0..<16 { q6k[192 + g] = UInt8(bitPattern: Int8(g - 8)) }
+        func code(_ v: Int) -> UInt8 { UInt8(v % 64) }
+        for h in 0..<2 {
+            for l in 0..<32 {
+                let base = 128 * h, (c1, c2, c3, c4) = (code(base + l), code(base + l + 32), code(base + l + 64), code(base + l + 96))
+                q6k[64 * h + l] = (c1 & 0xF) | (c3 & 0xF) << 4
+                q6k[64 * h + l + 32] = (c2 & 0xF) | (c4 & 0xF) << 4
+                q6k[128 + 32 * h + l] = (c1 >> 4) | (c2 >> 4) << 2 | (c3 >> 4) << 4 | (c4 >> 4) << 6
+            }
+        }
+        QuantType.q6_k.dequantize(q6k, count: 256, into: &out)
+        for v in 0..<256 {
+            #expect(out[v] == 0.25 * Float(v / 16 - 8) * Float(Int(code(v)) - 32), "Q6_K value \(v)")
+        }
     }
 
     @Test("int8 activations: the vector variants equal the scalar twin; the error against float is the block rounding's",
@@ -101,20 +157,21 @@ struct QuantizedKernelTests {
         }
     }
 
-    @Test("f16 and bf16 rows take float activations even when int8 is asked for: exact against float64")
+    @Test("f16, bf16 and k-quant rows take float activations even when int8 is asked for: exact against float64")
     func halfPrecisionIgnoresInt8() {
         for type in QuantType.allCases where !type.hasIntegerProduct {
-            let (q, dense) = Self.matrix(type, rows: 9, cols: 96, seed: 10)
-            let x = Self.activations(96, seed: 11)
+            let cols = Self.width(96, type)
+            let (q, dense) = Self.matrix(type, rows: 9, cols: cols, seed: 10)
+            let x = Self.activations(cols, seed: 11)
             var y = [Float](repeating: 0, count: 9)
             q.gemv(x, into: &y, activations: .int8)
-            #expect(Compare.relativeError(y, Self.reference(dense, x, rows: 9, cols: 96)) < 1e-5, "\(type)")
+            #expect(Compare.relativeError(y, Self.reference(dense, x, rows: 9, cols: cols)) < 1e-5, "\(type)")
         }
     }
 
     @Test("many-row products through BLAS bands equal the dense product", arguments: QuantType.allCases)
     func gemm(_ type: QuantType) {
-        let (rows, cols, n) = (300, 64, 5)
+        let (rows, cols, n) = (300, Self.width(64, type), 5)
         let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 6)
         let x = Self.activations(n * cols, seed: 7)
         var want = [Float](repeating: 0, count: n * rows)

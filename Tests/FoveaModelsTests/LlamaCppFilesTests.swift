@@ -72,6 +72,34 @@ struct LlamaCppFilesTests {
         #expect(worst > 0, "rounded weights cannot give float32's logits exactly")
     }
 
+    /// llama-quantize's Q4_K_M mixes Q4_K and Q6_K (scripts/llamacpp/kquant_reference.py). The
+    /// reference is transformers on the very same weights, dequantised by gguf-py, so the
+    /// tolerance is float32's, not the quantisation's.
+    @Test("a Q4_K_M file (Q4_K + Q6_K kept as stored) answers as transformers does on its dequantised weights")
+    func kQuantAnswers() throws {
+        let loaded = try LoadedModel.load(LlamaCppFixture.text("q4_k_m"), mmproj: LlamaCppFixture.mmproj)
+        let layers = loaded.model.decoder.layers
+        guard case .quantized(let q) = layers[0].wq.weights, case .quantized(let down) = layers[1].w2.weights else {
+            Issue.record("k-quant matrices were widened to float32"); return
+        }
+        #expect(q.type == .q4_k && down.type == .q6_k)
+        try ReferenceCheck.run(model: LlamaCppFixture.text("q4_k_m"), mmproj: LlamaCppFixture.mmproj,
+                               reference: LlamaCppFixture.folder + "/reference-q4_k_m.safetensors",
+                               label: "llama.cpp Q4_K_M", tolerance: 1e-4)
+    }
+
+    @Test("Q4_K and Q6_K tensors dequantise to gguf-py's values (ggml's dequantize_row_q4_K / _q6_K)")
+    func kQuantValues() throws {
+        let file = try GGUFFile(path: LlamaCppFixture.text("q4_k_m"))
+        let want = try SafeTensorsFile(path: LlamaCppFixture.folder + "/kquant-values.safetensors")
+        for (name, type) in [("blk.0.attn_output.weight", GGUFFile.TensorType.q4_k), ("blk.1.ffn_down.weight", .q6_k)] {
+            #expect(file.tensors[name]?.type == type)
+            let expected = try want.load(name).toArray()
+            let got = Array(try file.load(name).toArray().prefix(expected.count))
+            #expect(Compare.relativeError(got, expected) <= 1e-6, "\(name)")
+        }
+    }
+
     @Test("wrong pairings are refused with the file and the reason")
     func errors() throws {
         #expect {
