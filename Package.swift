@@ -25,6 +25,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // HeapModule: the priority queue of SentencePiece's score-ordered merges.
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -42,7 +44,7 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
         ),
-        .target(name: "FoveaIO", dependencies: ["FoveaCore", "CImageCodecs"]),
+        .target(name: "FoveaIO", dependencies: ["FoveaCore", "CImageCodecs", .product(name: "HeapModule", package: "swift-collections")]),
         .target(name: "FoveaKV", dependencies: ["FoveaCore"], swiftSettings: optimisedKernels),
         // Visual-token pruners and in-LLM hooks: small protocols over typed contexts, no model types.
         .target(name: "FoveaPruning", dependencies: ["FoveaCore", "FoveaKV"]),

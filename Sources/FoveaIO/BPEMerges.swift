@@ -1,3 +1,5 @@
+import HeapModule
+
 /// A token's text compared byte for byte. Swift's String equality and hashing follow Unicode
 /// canonical equivalence ("é" == "e\u{301}"), but vocabularies hold both spellings as
 /// different tokens, so every lookup goes through the UTF-8 bytes.
@@ -65,4 +67,52 @@ func pieceVocabulary(_ vocab: [String: Int]) -> [Piece: Int] {
     out.reserveCapacity(vocab.count)
     for (k, v) in vocab { out[Piece(k)] = v }
     return out
+}
+
+/// SentencePiece's own BPE, as llama.cpp runs it on "llama" GGUF vocabularies (pieces and
+/// scores, no merge list): one merge at a time, always the adjacent pair whose joined piece is in
+/// the vocabulary with the highest score, the leftmost on ties (sentencepiece's bpe_model.cc,
+/// llama.cpp's llm_tokenizer_spm). A rank table rebuilt from the scores, as transformers' GGUF
+/// converter builds one, merges every occurrence of a pair at once and splits runs of spaces
+/// differently.
+public struct ScoredMerges: Sendable {
+    let scores: [Piece: Float]
+
+    public init(scores: [Piece: Float]) { self.scores = scores }
+
+    private struct Candidate: Comparable {
+        let score: Float, left: Int, right: Int, length: Int
+        // The heap's maximum is the best merge: higher score, then further left.
+        static func < (a: Candidate, b: Candidate) -> Bool { a.score < b.score || (a.score == b.score && a.left > b.left) }
+    }
+
+    public func apply(_ start: [Piece]) -> [Piece] {
+        let n = start.count
+        guard n > 1 else { return start }
+        // Symbol i's text lives at its leftmost slot; merged-away slots are emptied.
+        var text = start
+        var next = Array(1...n), prev = Array(-1..<(n - 1))
+        var heap = Heap<Candidate>()
+        func consider(_ l: Int, _ r: Int) {
+            guard l >= 0, r < n else { return }
+            let joined = Piece(bytes: text[l].bytes + text[r].bytes)
+            if let s = scores[joined] { heap.insert(Candidate(score: s, left: l, right: r, length: joined.bytes.count)) }
+        }
+        for i in 0..<(n - 1) { consider(i, i + 1) }
+        while let c = heap.popMax() {
+            // Stale when either side has merged since the candidate was queued.
+            guard !text[c.left].bytes.isEmpty, !text[c.right].bytes.isEmpty, next[c.left] == c.right,
+                  text[c.left].bytes.count + text[c.right].bytes.count == c.length else { continue }
+            text[c.left] = Piece(bytes: text[c.left].bytes + text[c.right].bytes)
+            text[c.right] = Piece(bytes: [])
+            next[c.left] = next[c.right]
+            if next[c.right] < n { prev[next[c.right]] = c.left }
+            consider(prev[c.left], c.left)
+            consider(c.left, next[c.left])
+        }
+        var out: [Piece] = []
+        var i = 0
+        while i < n { out.append(text[i]); i = next[i] }
+        return out
+    }
 }

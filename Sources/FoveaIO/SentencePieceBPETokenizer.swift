@@ -84,12 +84,22 @@ func splitAddedTokens(_ text: String, _ tokens: [AddedToken], specialTokens: Boo
 /// the vocabulary lacks fall back to `<0xNN>` byte tokens.
 public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable {
     public enum Prepend: Sendable { case everySpan, firstSpan, never }
+    /// tokenizer.json's merge list, or a GGUF vocabulary's scores (SentencePiece's own rule).
+    public enum Merging: Sendable {
+        case ranked(BPEMerges), scored(ScoredMerges)
+        func apply(_ symbols: [Piece]) -> [Piece] {
+            switch self {
+            case .ranked(let m): m.apply(symbols)
+            case .scored(let m): m.apply(symbols)
+            }
+        }
+    }
 
     let vocab: [Piece: Int]
     public let idToToken: [String]
     public let addedTokens: [AddedToken]
     public let specialIds: Set<Int>
-    let merges: BPEMerges
+    let merging: Merging
     let prepend: Prepend
     let prefix: [Int]
     let unkId: Int?
@@ -98,11 +108,11 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
 
     public convenience init(vocab: [String: Int], merges: [(String, String)], addedTokens: [AddedToken], prepend: Prepend,
                             prefix: [Int], unkToken: String?, byteFallback: Bool) {
-        self.init(pieces: pieceVocabulary(vocab), merges: merges, addedTokens: addedTokens, prepend: prepend, prefix: prefix,
-                  unkToken: unkToken, byteFallback: byteFallback)
+        self.init(pieces: pieceVocabulary(vocab), merging: .ranked(BPEMerges(merges)), addedTokens: addedTokens, prepend: prepend,
+                  prefix: prefix, unkToken: unkToken, byteFallback: byteFallback)
     }
 
-    init(pieces vocab: [Piece: Int], merges: [(String, String)], addedTokens: [AddedToken], prepend: Prepend,
+    init(pieces vocab: [Piece: Int], merging: Merging, addedTokens: [AddedToken], prepend: Prepend,
          prefix: [Int], unkToken: String?, byteFallback: Bool) {
         self.vocab = vocab
         var inverse = [String](repeating: "", count: max((vocab.values.max() ?? -1), (addedTokens.map(\.id).max() ?? -1)) + 1)
@@ -112,7 +122,7 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
         self.addedTokens = addedTokens
         specialIds = Set(addedTokens.filter(\.special).map(\.id))
         addedIds = Set(addedTokens.map(\.id))
-        self.merges = BPEMerges(merges)
+        self.merging = merging
         self.prepend = prepend
         self.prefix = prefix
         unkId = unkToken.flatMap { u in vocab[Piece(u)] ?? addedTokens.first { $0.content.utf8.elementsEqual(u.utf8) }?.id }
@@ -133,7 +143,7 @@ public final class SentencePieceBPETokenizer: TextTokenizer, @unchecked Sendable
                 case .never: break
                 }
                 var lastWasUnk = false
-                for sym in merges.apply(scalarPieces(t)) {
+                for sym in merging.apply(scalarPieces(t)) {
                     if let id = vocab[sym] {
                         out.append(id); lastWasUnk = false
                     } else if let byteIds {

@@ -150,32 +150,89 @@ extension TokenizerLoader {
                                          unkToken: unk, byteFallback: byteFallback)
     }
 
-    /// The tokenizer a GGUF file carries in `tokenizer.ggml.*` (byte-level BPE, `gpt2` model).
-    public static func byteLevelBPE(gguf f: GGUFFile) throws -> ByteLevelBPETokenizer {
+    /// The tokenizer a GGUF file carries in `tokenizer.ggml.*`: byte-level BPE ("gpt2": SmolLM2,
+    /// Llama 3, Qwen) or SentencePiece ("llama": Llama 2, Vicuna, Mistral, the language models of
+    /// llama.cpp's LLaVA-1.5 and 1.6 files).
+    ///
+    /// `imagePlaceholder`: the id a prompt's `<image>` takes where the vocabulary has no such token.
+    /// llama.cpp's LLaVA files made from the original checkpoints have none (its mtmd splices image
+    /// embeddings in by position); the id only marks where the visual tokens go and is never
+    /// looked up in the embedding table.
+    public static func load(gguf f: GGUFFile, imagePlaceholder: Int? = nil) throws -> any TextTokenizer {
+        let model = f.metadata["tokenizer.ggml.model"]?.string ?? "(missing)"
+        switch model {
+        case "gpt2": return try byteLevelBPE(gguf: f, imagePlaceholder: imagePlaceholder)
+        case "llama": return try sentencePiece(gguf: f, imagePlaceholder: imagePlaceholder)
+        default:
+            throw FoveaError.unsupportedModel(path: f.path, field: "tokenizer.ggml.model",
+                                              value: "\(model) (byte-level BPE 'gpt2' and SentencePiece 'llama' are supported)")
+        }
+    }
+
+    /// Tokens and llama.cpp token types (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
+    /// 6 byte), and the added tokens: control ones special, user-defined ones not, plus `<image>`
+    /// at `imagePlaceholder` where the vocabulary lacks it.
+    static func ggufVocabulary(_ f: GGUFFile, imagePlaceholder: Int?) throws -> (tokens: [String], types: [Int], added: [AddedToken]) {
+        guard let tokens = f.metadata["tokenizer.ggml.tokens"]?.array?.compactMap(\.string), !tokens.isEmpty else {
+            throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.tokens", reason: "missing or not a list of strings")
+        }
+        let listed = f.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
+        let types = tokens.indices.map { $0 < listed.count ? listed[$0] : 1 }
+        var added = tokens.indices.filter { types[$0] == 3 || types[$0] == 4 }.map { AddedToken(id: $0, content: tokens[$0], special: types[$0] == 3) }
+        if let p = imagePlaceholder, !tokens.contains("<image>") {
+            guard p >= tokens.count else {
+                throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.tokens", reason: "the image placeholder \(p) would shadow token \(p)")
+            }
+            added.append(AddedToken(id: p, content: "<image>", special: true))
+        }
+        return (tokens, types, added)
+    }
+
+    public static func byteLevelBPE(gguf f: GGUFFile, imagePlaceholder: Int? = nil) throws -> ByteLevelBPETokenizer {
         let model = f.metadata["tokenizer.ggml.model"]?.string ?? "(missing)"
         guard model == "gpt2" else {
             throw FoveaError.unsupportedModel(path: f.path, field: "tokenizer.ggml.model", value: "\(model) (byte-level BPE 'gpt2' is supported)")
         }
-        guard let tokens = f.metadata["tokenizer.ggml.tokens"]?.array?.compactMap(\.string), !tokens.isEmpty else {
-            throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.tokens", reason: "missing or not a list of strings")
-        }
+        let (tokens, types, added) = try ggufVocabulary(f, imagePlaceholder: imagePlaceholder)
         let merges: [(String, String)] = try (f.metadata["tokenizer.ggml.merges"]?.array ?? []).enumerated().map { i, v in
             guard let s = v.string, let sp = s.firstIndex(of: " ") else {
                 throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.merges[\(i)]", reason: "expected \"a b\"")
             }
             return (String(s[..<sp]), String(s[s.index(after: sp)...]))
         }
-        let types = f.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
         var vocab: [String: Int] = [:]
-        var added: [AddedToken] = []
-        for (id, t) in tokens.enumerated() {
-            // llama.cpp token types: 1 normal, 3 control (special), 4 user-defined (added, not special).
-            let type = id < types.count ? types[id] : 1
-            if type == 3 || type == 4 { added.append(.init(id: id, content: t, special: type == 3)) } else { vocab[t] = id }
-        }
+        for (id, t) in tokens.enumerated() where types[id] != 3 && types[id] != 4 { vocab[t] = id }
         // llama.cpp's pre-tokenizer names; these split every digit before the GPT-2 regex.
         let pre = f.metadata["tokenizer.ggml.pre"]?.string ?? "default"
         let digitSplitting: Set<String> = ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"]
         return try ByteLevelBPETokenizer(vocab: vocab, merges: merges, addedTokens: added, splitDigits: digitSplitting.contains(pre), path: f.path)
+    }
+
+    /// SentencePiece from a "llama" GGUF vocabulary: pieces merged by score (`ScoredMerges`),
+    /// a "▁" put before every text span as llama.cpp does after each special token (unless
+    /// `tokenizer.ggml.add_space_prefix` is false), byte fallback, BOS unless `add_bos_token` is false.
+    public static func sentencePiece(gguf f: GGUFFile, imagePlaceholder: Int? = nil) throws -> SentencePieceBPETokenizer {
+        let (tokens, types, added) = try ggufVocabulary(f, imagePlaceholder: imagePlaceholder)
+        guard let listed = f.metadata["tokenizer.ggml.scores"]?.array, listed.count == tokens.count else {
+            throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.scores",
+                                           reason: "missing or not one per token: SentencePiece merges pieces in score order")
+        }
+        var vocab: [Piece: Int] = [:], scores: [Piece: Float] = [:]
+        for (id, t) in tokens.enumerated() where types[id] != 3 && types[id] != 4 && types[id] != 5 {
+            vocab[Piece(t)] = id
+            if types[id] == 1, let s = listed[id].double { scores[Piece(t)] = Float(s) }
+        }
+        var prefix: [Int] = []
+        if f.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? true, let bos = f.metadata["tokenizer.ggml.bos_token_id"]?.int {
+            guard tokens.indices.contains(bos) else {
+                throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.bos_token_id", reason: "\(bos) is outside the vocabulary (\(tokens.count))")
+            }
+            prefix = [bos]
+        }
+        var unk: String?
+        if let u = f.metadata["tokenizer.ggml.unknown_token_id"]?.int, tokens.indices.contains(u) { unk = tokens[u] }
+        let prepend: SentencePieceBPETokenizer.Prepend = f.metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? true ? .everySpan : .never
+        return SentencePieceBPETokenizer(pieces: vocab, merging: .scored(ScoredMerges(scores: scores)), addedTokens: added,
+                                         prepend: prepend, prefix: prefix, unkToken: unk, byteFallback: true)
     }
 }

@@ -166,7 +166,9 @@ public struct ModelConfiguration: Sendable, Equatable {
             try j.check(featureStrategy == .default, "vision_feature_select_strategy",
                         "llava_next packs tiles into a patch grid and needs 'default' (CLS dropped), found '\(strategy)'")
         }
-        try j.check(imageTokenId >= 0 && imageTokenId < text.vocabSize, "image_token_index",
+        // One past the vocabulary is allowed: the placeholder is replaced, never looked up (see
+        // `ModelConfiguration(gguf:mmproj:)` for the files that need it).
+        try j.check(imageTokenId >= 0 && imageTokenId <= text.vocabSize, "image_token_index",
                     "\(imageTokenId) is outside the vocabulary (\(text.vocabSize))")
     }
 

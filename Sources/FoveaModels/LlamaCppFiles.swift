@@ -168,15 +168,14 @@ extension ModelConfiguration {
     }
 
     /// The id of `<image>` in the text GGUF's vocabulary: the placeholder Fovea's prompts carry.
+    /// Files converted from the original LLaVA checkpoints (llama.cpp's own LLaVA-1.5 and 1.6
+    /// files) have no such token: the placeholder is then one past the vocabulary, an id the
+    /// tokenizer gives `<image>` and the model replaces by visual tokens, never looks up.
     static func imageToken(_ f: GGUFFile) throws -> Int {
         guard let tokens = f.metadata["tokenizer.ggml.tokens"]?.array else {
-            throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.tokens", reason: "missing; the image token cannot be found")
+            throw FoveaError.invalidConfig(path: f.path, field: "tokenizer.ggml.tokens", reason: "missing; the image token cannot be placed")
         }
-        guard let id = tokens.firstIndex(where: { $0.string == "<image>" }) else {
-            throw FoveaError.unsupportedModel(path: f.path, field: "tokenizer.ggml.tokens",
-                                              value: "no '<image>' token (convert the language model from a Hugging Face LLaVA checkpoint, whose vocabulary has one)")
-        }
-        return id
+        return tokens.firstIndex(where: { $0.string == "<image>" }) ?? tokens.count
     }
 }
 

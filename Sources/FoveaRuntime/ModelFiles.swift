@@ -39,7 +39,9 @@ public struct LoadedModel: Sendable {
             var weights: any TensorSource = clip.map { LlamaCppPair(text: text, clip: ClipProjectorWeights(file: $0, hiddenSize: config.vision?.hiddenSize ?? 0, keepStored: !dequantize)) } ?? text
             if let convert { weights = ConvertedWeights(weights, to: convert, activations: activations) }
             let model = try VisionLanguageModel(config: config, weights: weights, name: file.path)
-            let (tok, problem) = attempt("tokenizer") { try TokenizerLoader.byteLevelBPE(gguf: file) }
+            let (tok, problem) = attempt("tokenizer") {
+                try TokenizerLoader.load(gguf: file, imagePlaceholder: clip == nil ? nil : model.config.imageTokenId)
+            }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
             var loaded = LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
             if let clip { (loaded.processor, loaded.processorError) = attempt("image processor") { try ImageProcessor(mmproj: clip) } }

@@ -100,6 +100,40 @@ struct LlamaCppFilesTests {
         }
     }
 
+    /// llama.cpp's LLaVA-1.5/1.6 files converted from the original checkpoints have no `<image>`
+    /// in their vocabulary. The same file with that token renamed (same byte length, so every
+    /// offset stays) must give the same answers, with the placeholder one past the vocabulary.
+    @Test("a vocabulary without <image>: the placeholder goes one past it and the answers are unchanged")
+    func imagePlaceholder() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: LlamaCppFixture.text("f16"))))
+        let needle: [UInt8] = [7, 0, 0, 0, 0, 0, 0, 0] + Array("<image>".utf8)   // a GGUF string: u64 length, bytes
+        let at = try #require((0...(bytes.count - needle.count)).first { bytes[$0..<($0 + needle.count)].elementsEqual(needle) })
+        bytes.replaceSubrange((at + 8)..<(at + 15), with: Array("<pad_7>".utf8))
+        let renamed = Fixtures.temporaryDirectory("placeholder") + "/text.gguf"
+        try Data(bytes).write(to: URL(fileURLWithPath: renamed))
+
+        let original = try LoadedModel.load(LlamaCppFixture.text("f16"), mmproj: LlamaCppFixture.mmproj)
+        let moved = try LoadedModel.load(renamed, mmproj: LlamaCppFixture.mmproj)
+        let vocab = original.model.config.text.vocabSize
+        #expect(original.model.config.imageTokenId < vocab)
+        #expect(moved.model.config.imageTokenId == vocab)
+        let eval = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("data/eval").path
+        let rows = try String(contentsOfFile: eval + "/questions.jsonl", encoding: .utf8).split(separator: "\n").prefix(4)
+            .map { try JSONDecoder().decode(ReferenceCheck.Row.self, from: Data($0.utf8)) }
+        for (i, row) in rows.enumerated() {
+            var answers: [[Int]] = [], logits: [[Float]] = []
+            for m in [original, moved] {
+                let image = try m.requireProcessor()(try ImageDecoder.decode(path: eval + "/" + row.image))
+                let ids = try #require(m.tokenizer).encode(m.template.render([ChatMessage(.user, row.question)], images: 1))
+                #expect(ids.filter { $0 == m.model.config.imageTokenId }.count == 1, "question \(i): one placeholder")
+                let r = try Generator(model: m.model).generate(GenerationRequest(tokens: ids, images: [image], maxNewTokens: 4,
+                                                                                 stopTokens: Set(m.model.config.text.eosTokenIds)))
+                answers.append(r.tokens); logits.append(r.firstLogits)
+            }
+            #expect(answers[0] == answers[1] && logits[0] == logits[1], "question \(i)")
+        }
+    }
+
     @Test("wrong pairings are refused with the file and the reason")
     func errors() throws {
         #expect {

@@ -66,17 +66,17 @@ struct RequestLimitTests {
 
 @Suite("A tokenizer Fovea cannot read does not stop the model from loading")
 struct UnreadableTokenizerTests {
-    @Test("a GGUF with a SentencePiece ('llama') tokenizer loads for inspect and token-id prompts; text prompts get the reason")
+    @Test("a GGUF with a tokenizer kind Fovea lacks (RWKV's) loads for inspect and token-id prompts; text prompts get the reason")
     func sentencePieceGGUF() throws {
         let dir = Fixtures.temporaryDirectory("tok-gguf")
-        let path = dir + "/spm.gguf"
-        GGUFBuilder.tinyLlama(tokenizerModel: "llama").write(path)
+        let path = dir + "/rwkv.gguf"
+        GGUFBuilder.tinyLlama(tokenizerModel: "rwkv").write(path)
         let loaded = try LoadedModel.load(path)
         #expect(loaded.tokenizer == nil)
         guard case .unsupportedModel(_, "tokenizer.ggml.model", let value) = loaded.tokenizerError else {
             Issue.record("\(String(describing: loaded.tokenizerError))"); return
         }
-        #expect(value.hasPrefix("llama"))
+        #expect(value.hasPrefix("rwkv"))
         #expect(throws: FoveaError.self) { try loaded.requireTokenizer() }
         let r = try Generator(model: loaded.model).generate(GenerationRequest(tokens: [1, 2, 3], maxNewTokens: 2))
         #expect(r.tokens.count == 2)
