@@ -110,6 +110,14 @@ public struct LlamaDecoder: Sendable {
 
     public var layerCount: Int { layers.count }
 
+    /// How many matrices are kept in each stored format (e.g. a Q4_K_M file's q4_k and q6_k).
+    public var storedFormats: [QuantType: Int] {
+        var counts: [QuantType: Int] = [:]
+        let matrices = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.w1, $0.w2, $0.w3] } + [embedTokens] + (tied ? [] : [lmHead])
+        for m in matrices { if case .quantized(let q) = m.weights { counts[q.type, default: 0] += 1 } }
+        return counts
+    }
+
     /// Bytes the weights hold in memory (quantised matrices at their stored size).
     public var weightBytes: Int {
         let perLayer = layers.reduce(0) { sum, l in

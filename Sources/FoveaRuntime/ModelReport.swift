@@ -41,7 +41,16 @@ public enum ModelReport {
                 .map { "\($0.key.rawValue) \($0.value.formatted())" }.joined(separator: ", ")
             lines.append("stored: \(store.parameterCount.formatted()) parameters; dtypes \(dtypes) (\(mb(store.totalBytes)) on disk)")
         }
-        lines.append("weights in memory (float32): \(mb(total * 4))")
+        let kept = m.decoder.storedFormats
+        if kept.isEmpty {
+            lines.append("weights in memory (float32): \(mb(total * 4))")
+        } else {
+            // The language model's matrices at their stored size; the tower and projector counted as float32.
+            let text = m.decoder.parameterCount
+            let formats = kept.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+            lines.append("weights in memory: \(mb(m.decoder.weightBytes + (total - text) * 4)) (language model \(mb(m.decoder.weightBytes)), "
+                + "matrices kept as stored: \(formats))")
+        }
         let kv = KVCache.bytes(layers: t.layers, kvHeads: t.kvHeads, headDim: t.headDim, tokens: context)
         lines.append("full KV cache for \(context) tokens (float32): \(mb(kv)) (\(String(format: "%.2f KB", Double(kv / context) / 1024)) per token)")
         return lines.joined(separator: "\n")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FoveaCore
 import FoveaIO
+import FoveaPruning
 @testable import FoveaModels
 import FoveaRuntime
 import FoveaTestSupport
@@ -83,6 +84,8 @@ struct LlamaCppFilesTests {
             Issue.record("k-quant matrices were widened to float32"); return
         }
         #expect(q.type == .q4_k && down.type == .q6_k)
+        // llama-quantize's Q4_K_M mix: Q6_K for the embeddings and the second layer's attn_v and ffn_down.
+        #expect(loaded.model.decoder.storedFormats == [.q4_k: 12, .q6_k: 3])
         try ReferenceCheck.run(model: LlamaCppFixture.text("q4_k_m"), mmproj: LlamaCppFixture.mmproj,
                                reference: LlamaCppFixture.folder + "/reference-q4_k_m.safetensors",
                                label: "llama.cpp Q4_K_M", tolerance: 1e-4)
@@ -132,6 +135,36 @@ struct LlamaCppFilesTests {
             }
             #expect(answers[0] == answers[1] && logits[0] == logits[1], "question \(i)")
         }
+    }
+
+    /// What `fovea eval --mmproj` and `fovea explain --mmproj` run (the commands are thin over these).
+    @Test("eval (with fidelity to Full) and explain run on the pair with HiRED")
+    func evalAndExplain() throws {
+        let loaded = try LoadedModel.load(LlamaCppFixture.text("q8_0"), mmproj: LlamaCppFixture.mmproj)
+        let data = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("data/eval/questions.jsonl").path
+        let folder = (data as NSString).deletingLastPathComponent
+        var evaluator = Evaluator(loaded: loaded, processor: try loaded.requireProcessor(), dataFolder: folder)
+        evaluator.pruning = try PruningPlan(parsing: "hired:r=0.2")
+        let results = try evaluator.run(try EvalQuestion.load(path: data, limit: 3))
+        #expect(results.count == 3)
+        for r in results {
+            #expect(!r.prediction.isEmpty && r.fidelity != nil)
+            // Kept ≈ 20% of the full count (HiRED's budget, before unpadding takes its share).
+            let kept = Double(r.statistics.visualTokensOut) / Double(r.statistics.visualTokensIn)
+            #expect(kept > 0.1 && kept <= 0.21, "kept \(kept)")
+        }
+
+        let input = try loaded.requireProcessor()(try ImageDecoder.decode(path: folder + "/" + results[0].question.image))
+        let plan = try PruningPlan(parsing: "hired:r=0.2")
+        let encoded = try loaded.model.encode(input, plan: plan)
+        let vision = try #require(loaded.model.config.vision)
+        let png = Fixtures.temporaryDirectory("explain-gguf") + "/kept.png"
+        try ImageEncoder.writePNG(KeptMap.render(input, encoded, mean: loaded.requireProcessor().mean, std: loaded.requireProcessor().std,
+                                                 gridSide: vision.gridSide), path: png)
+        let picture = try ImageDecoder.decode(path: png)
+        #expect(picture.width > 0 && picture.height > 0)
+        let json = try JSONSerialization.jsonObject(with: KeptMap.json(encoded, method: plan.description)) as? [String: Any]
+        #expect(json != nil)
     }
 
     @Test("wrong pairings are refused with the file and the reason")
