@@ -119,6 +119,22 @@ static inline float bf16_to_f32(uint16_t h) {
 }
 
 #ifdef FOVEA_X86
+// fp16 scales to float, two at a time (a block's d and its neighbour: Q4_1's m, Q8_1's s).
+// Not _cvtsh_ss: clang builds it (and any load it can narrow to 16 bits) as vpinsrw into
+// whatever register it likes — in these loops, an accumulator — so each block's scale waited
+// for the previous block's FMA (40% of the Q4_1 kernel's samples sat on that insert). A 32-bit
+// vmovd load zero-extends and merges nothing; the empty asm keeps clang from narrowing it.
+// Every block has at least 2 bytes after its d.
+__attribute__((target("avx2,fma,f16c")))
+static inline __m128 halves_at(const uint8_t *p) {
+    __m128i v = _mm_loadu_si32(p);
+    __asm__("" : "+x"(v));
+    return _mm_cvtph_ps(v);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static inline float half_at(const uint8_t *p) { return _mm_cvtss_f32(halves_at(p)); }
+
 __attribute__((target("avx2,fma,f16c")))
 static void f16_to_f32_f16c(const uint16_t *h, float *out, int n) {
     int j = 0;
@@ -299,26 +315,28 @@ static float dot_avx2(int type, const uint8_t *w, const uint8_t *a, int nb) {
     float extra = 0;
     if (type == FOVEA_Q8_0) {
         for (int b = 0; b < nb; b++, w += 34, a += 34) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w) * _cvtsh_ss(*(const uint16_t *)a));
+            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));
             const __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2)), qa = _mm256_loadu_si256((const __m256i *)(a + 2));
             acc = _mm256_fmadd_ps(d, sum_i8_pairs(qw, qa), acc);
         }
     } else if (type == FOVEA_Q4_0) {
         const __m256i eight = _mm256_set1_epi8(8);
         for (int b = 0; b < nb; b++, w += 18, a += 34) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w) * _cvtsh_ss(*(const uint16_t *)a));
+            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));
             const __m256i qw = _mm256_sub_epi8(unpack_nibbles(w + 2), eight);
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 2));
             acc = _mm256_fmadd_ps(d, sum_i8_pairs(qw, qa), acc);
         }
     } else {
+        // [d_w, m] · [d_a, s] = [scale, min term] in one product, the min terms summed in lane 1.
+        __m128 mins = _mm_setzero_ps();
         for (int b = 0; b < nb; b++, w += 20, a += 36) {
-            const float dw = _cvtsh_ss(*(const uint16_t *)w), m = _cvtsh_ss(*(const uint16_t *)(w + 2));
-            const float da = _cvtsh_ss(*(const uint16_t *)a), s = _cvtsh_ss(*(const uint16_t *)(a + 2));
+            const __m128 both = _mm_mul_ps(halves_at(w), halves_at(a));
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), sum_u8_i8(unpack_nibbles(w + 4), qa), acc);
-            extra += m * s;
+            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), sum_u8_i8(unpack_nibbles(w + 4), qa), acc);
+            mins = _mm_add_ps(mins, both);
         }
+        extra = _mm_cvtss_f32(_mm_movehdup_ps(mins));
     }
     return hsum(acc) + extra;
 }
@@ -335,7 +353,7 @@ static float dot_vnni(int type, const uint8_t *w, const uint8_t *a, int nb) {
     float extra = 0;
     if (type == FOVEA_Q8_0) {
         for (int b = 0; b < nb; b++, w += 34, a += 34) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w) * _cvtsh_ss(*(const uint16_t *)a));
+            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));
             const __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2)), qa = _mm256_loadu_si256((const __m256i *)(a + 2));
             acc = _mm256_fmadd_ps(d, vnni_u8_i8(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qa, qw)), acc);
         }
@@ -343,20 +361,22 @@ static float dot_vnni(int type, const uint8_t *w, const uint8_t *a, int nb) {
         // (n − 8)·a = n·a − 8·a: the unsigned nibbles go straight into vpdpbusd, 8·Σa comes off after.
         const __m256i ones = _mm256_set1_epi8(1);
         for (int b = 0; b < nb; b++, w += 18, a += 34) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w) * _cvtsh_ss(*(const uint16_t *)a));
+            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 2));
             const __m256i prod = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack_nibbles(w + 2), qa);
             const __m256i suma = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qa);
             acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, _mm256_slli_epi32(suma, 3))), acc);
         }
     } else {
+        // [d_w, m] · [d_a, s] = [scale, min term] in one product, the min terms summed in lane 1.
+        __m128 mins = _mm_setzero_ps();
         for (int b = 0; b < nb; b++, w += 20, a += 36) {
-            const float dw = _cvtsh_ss(*(const uint16_t *)w), m = _cvtsh_ss(*(const uint16_t *)(w + 2));
-            const float da = _cvtsh_ss(*(const uint16_t *)a), s = _cvtsh_ss(*(const uint16_t *)(a + 2));
+            const __m128 both = _mm_mul_ps(halves_at(w), halves_at(a));
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), vnni_u8_i8(unpack_nibbles(w + 4), qa), acc);
-            extra += m * s;
+            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), vnni_u8_i8(unpack_nibbles(w + 4), qa), acc);
+            mins = _mm_add_ps(mins, both);
         }
+        extra = _mm_cvtss_f32(_mm_movehdup_ps(mins));
     }
     return hsum(acc) + extra;
 }
@@ -435,7 +455,7 @@ static float dot_f32_k_avx2(int type, const uint8_t *w, const float *x, const fl
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     if (type == FOVEA_Q4_K) {
         for (int b = 0; b < nb / 8; b++, w += 144, x += 256, xsum += 8) {
-            const float d = _cvtsh_ss(*(const uint16_t *)w), dmin = _cvtsh_ss(*(const uint16_t *)(w + 2));
+            const float d = half_at(w), dmin = half_at(w + 2);
             for (int i = 0; i < 4; i++) {
                 int s1, m1, s2, m2;
                 q4k_scale_min(2 * i, w + 4, &s1, &m1);
@@ -450,7 +470,7 @@ static float dot_f32_k_avx2(int type, const uint8_t *w, const float *x, const fl
     }
     const __m256i high2 = _mm256_set1_epi8(0x30), three = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
     for (int b = 0; b < nb / 8; b++, w += 210) {
-        const float d = _cvtsh_ss(*(const uint16_t *)(w + 208));
+        const float d = half_at(w + 208);
         for (int h = 0; h < 2; h++, x += 128) {
             const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
             const int8_t *sc = (const int8_t *)(w + 192 + 8 * h);
@@ -497,16 +517,19 @@ static float dot_f32_avx2(int type, const uint8_t *w, const float *x, const floa
     }
     if (type == FOVEA_Q8_0) {
         for (int b = 0; b < nb; b++, w += 34, x += 32)
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w)), dot32_i8_f32(_mm256_loadu_si256((const __m256i *)(w + 2)), x), acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(w)), dot32_i8_f32(_mm256_loadu_si256((const __m256i *)(w + 2)), x), acc);
     } else if (type == FOVEA_Q4_0) {
         const __m256i eight = _mm256_set1_epi8(8);
         for (int b = 0; b < nb; b++, w += 18, x += 32)
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w)), dot32_i8_f32(_mm256_sub_epi8(unpack_nibbles(w + 2), eight), x), acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(w)), dot32_i8_f32(_mm256_sub_epi8(unpack_nibbles(w + 2), eight), x), acc);
     } else {
+        __m128 mins = _mm_setzero_ps();   // lane 1: Σ m · Σx, as in the int8 kernels
         for (int b = 0; b < nb; b++, w += 20, x += 32) {
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(*(const uint16_t *)w)), dot32_i8_f32(unpack_nibbles(w + 4), x), acc);
-            extra += _cvtsh_ss(*(const uint16_t *)(w + 2)) * xsum[b];
+            const __m128 dm = halves_at(w);
+            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), dot32_i8_f32(unpack_nibbles(w + 4), x), acc);
+            mins = _mm_fmadd_ps(dm, _mm_set1_ps(xsum[b]), mins);
         }
+        extra = _mm_cvtss_f32(_mm_movehdup_ps(mins));
     }
     return hsum(acc) + extra;
 }

@@ -83,7 +83,7 @@ struct QuantizedKernelTests {
         let (rows, cols) = (3, 256 * 65)
         let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 8)
         let x = Self.activations(cols, seed: 9)
-        for variant: Int32 in [0, 1] {
+        for variant: Int32 in [0, 1, 2] {
             var y = [Float](repeating: 0, count: rows)
             q.gemv(x, into: &y, activations: .float, variant: variant)
             #expect(Compare.relativeError(y, Self.reference(dense, x, rows: rows, cols: cols)) < 1e-5, "\(type) variant \(variant)")
