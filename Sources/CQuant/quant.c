@@ -1,6 +1,8 @@
 // Block formats (ggml-common.h): Q8_0 {fp16 d; int8 q[32]}, Q4_0 {fp16 d; uint8 q[16]} (value
 // (nibble − 8)·d, low nibbles first), Q4_1 {fp16 d, m; uint8 q[16]} (nibble·d + m). Activations:
 // Q8_0, or Q8_1 {fp16 d, s; int8 q[32]} with s = d·Σq for Q4_1's m term.
+// Q5_0 {fp16 d; uint8 qh[4]; uint8 q[16]} (value ((nibble | bit·16) − 16)·d, bit k of qh the
+// fifth bit of value k), Q5_1 {fp16 d, m; uint8 qh[4]; uint8 q[16]} ((nibble | bit·16)·d + m).
 // k-quants, 256 values: Q4_K {fp16 d, dmin; uint8 scales[12] (eight 6-bit scale/min pairs);
 // uint8 q[128]} (value d·sc_j·nibble − dmin·m_j over 32-value sub-blocks j; each 32 bytes hold
 // sub-blocks 2i in the low nibbles and 2i+1 in the high), Q6_K {uint8 ql[128], qh[64];
@@ -65,6 +67,8 @@ size_t fovea_q_block_bytes(int type) {
     case FOVEA_Q4_1: return 20;
     case FOVEA_Q4_K: return 144;
     case FOVEA_Q6_K: return 210;
+    case FOVEA_Q5_0: return 22;
+    case FOVEA_Q5_1: return 24;
     default: return 64;   // f16, bf16: 32 × 2 bytes
     }
 }
@@ -187,6 +191,18 @@ void fovea_q_dequantize(int type, const void *w, float *out, int n) {
             for (int j = 0; j < 32; j++) out[j] = (float)((const int8_t *)(p + 2))[j] * d;
         } else if (type == FOVEA_Q4_0) {
             for (int j = 0; j < 16; j++) { out[j] = (float)((p[2 + j] & 0x0F) - 8) * d; out[j + 16] = (float)((p[2 + j] >> 4) - 8) * d; }
+        } else if (type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {
+            const int q5_1 = type == FOVEA_Q5_1;
+            uint32_t qh;
+            memcpy(&qh, p + (q5_1 ? 4 : 2), 4);
+            const uint8_t *q = p + (q5_1 ? 8 : 6);
+            float m = 0;
+            if (q5_1) { uint16_t mh; memcpy(&mh, p + 2, 2); m = fp16_to_f32(mh); }
+            for (int j = 0; j < 16; j++) {
+                const int lo = (q[j] & 0x0F) | (int)(((qh >> j) << 4) & 0x10), hi = (q[j] >> 4) | (int)((qh >> (j + 12)) & 0x10);
+                if (q5_1) { out[j] = (float)lo * d + m; out[j + 16] = (float)hi * d + m; }
+                else { out[j] = (float)(lo - 16) * d; out[j + 16] = (float)(hi - 16) * d; }
+            }
         } else {
             uint16_t mh;
             memcpy(&mh, p + 2, 2);
@@ -206,7 +222,10 @@ static inline uint16_t f32_to_bf16(float f) {
 
 void fovea_q_quantize_weights(int type, const float *x, void *out, int n) {
     uint8_t *o = (uint8_t *)out;
-    if (type == FOVEA_Q4_K || type == FOVEA_Q6_K) { memset(o, 0, (size_t)(n / 256) * fovea_q_block_bytes(type)); return; }
+    if (type == FOVEA_Q4_K || type == FOVEA_Q6_K || type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {
+        memset(o, 0, (size_t)(n / fovea_q_block_values(type)) * fovea_q_block_bytes(type));
+        return;
+    }
     if (type == FOVEA_F16 || type == FOVEA_BF16) {
         for (int j = 0; j < n; j++) {
             const uint16_t h = type == FOVEA_F16 ? f32_to_fp16(x[j]) : f32_to_bf16(x[j]);
@@ -386,6 +405,14 @@ static float dot_vnni(int type, const uint8_t *w, const uint8_t *a, int nb) {
 static float dot_f32_scalar(int type, const uint8_t *w, const float *x, int nb) {
     const size_t wb = fovea_q_block_bytes(type);
     float sum = 0;
+    if (type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {
+        float v[32];
+        for (int b = 0; b < nb; b++, w += wb, x += 32) {
+            fovea_q_dequantize(type, w, v, 32);
+            for (int j = 0; j < 32; j++) sum += v[j] * x[j];
+        }
+        return sum;
+    }
     if (type == FOVEA_Q4_K || type == FOVEA_Q6_K) {   // nb counts 32-value blocks
         float v[256];
         for (int b = 0; b < nb / 8; b++, w += wb, x += 256) {
@@ -492,9 +519,34 @@ static float dot_f32_k_avx2(int type, const uint8_t *w, const float *x, const fl
     return hsum(acc);
 }
 
+// Q5_0/Q5_1's 32 fifth bits as bytes 0x10 or 0 (ggml's bytes_from_bits_32: byte k takes bit k).
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i fifth_bits(const uint8_t *qh) {
+    uint32_t bits;
+    memcpy(&bits, qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)), _mm256_set1_epi64x(-1));
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
 __attribute__((target("avx2,fma,f16c")))
 static float dot_f32_avx2(int type, const uint8_t *w, const float *x, const float *xsum, int nb) {
     if (type == FOVEA_Q4_K || type == FOVEA_Q6_K) return dot_f32_k_avx2(type, w, x, xsum, nb);
+    if (type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {
+        const int q5_1 = type == FOVEA_Q5_1, bytes = q5_1 ? 24 : 22;
+        const __m256i sixteen = _mm256_set1_epi8(16);
+        __m256 acc = _mm256_setzero_ps();
+        __m128 mins = _mm_setzero_ps();   // lane 1: Σ m · Σx (Q5_1)
+        for (int b = 0; b < nb; b++, w += bytes, x += 32) {
+            const __m128 dm = halves_at(w);
+            __m256i q = _mm256_or_si256(unpack_nibbles(w + (q5_1 ? 8 : 6)), fifth_bits(w + (q5_1 ? 4 : 2)));
+            if (!q5_1) q = _mm256_sub_epi8(q, sixteen);
+            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), dot32_i8_f32(q, x), acc);
+            if (q5_1) mins = _mm_fmadd_ps(dm, _mm_set1_ps(xsum[b]), mins);
+        }
+        return hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(mins));
+    }
     __m256 acc = _mm256_setzero_ps();
     float extra = 0;
     if (type == FOVEA_F16 || type == FOVEA_BF16) {
@@ -570,9 +622,9 @@ void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const fl
         return;
     }
     if (v >= 1) {
-        // Q4_1's and Q4_K's min terms need each 32 values' Σx: on the stack for rows up to
+        // Q4_1's, Q5_1's and Q4_K's min terms need each 32 values' Σx: on the stack for rows up to
         // 16,384 wide, else the heap.
-        const int mins = type == FOVEA_Q4_1 || type == FOVEA_Q4_K;
+        const int mins = type == FOVEA_Q4_1 || type == FOVEA_Q4_K || type == FOVEA_Q5_1;
         float xsum_stack[512];
         float *xsum = nb <= 512 ? xsum_stack : (mins ? malloc(sizeof(float) * (size_t)nb) : NULL);
         if (mins && xsum) for (int b = 0; b < nb; b++) { float s = 0; for (int j = 0; j < 32; j++) s += x[b * 32 + j]; xsum[b] = s; }

@@ -4,9 +4,9 @@ import Synchronization
 /// Stored formats Fovea multiplies without converting: ggml's 32-value blocks, and f16 / bf16
 /// rows (framed as 32-value blocks of 64 bytes, no scale).
 public enum QuantType: Int32, Sendable, CaseIterable {
-    case q8_0 = 0, q4_0 = 1, q4_1 = 2, f16 = 3, bf16 = 4, q4_k = 5, q6_k = 6
+    case q8_0 = 0, q4_0 = 1, q4_1 = 2, f16 = 3, bf16 = 4, q4_k = 5, q6_k = 6, q5_0 = 7, q5_1 = 8
 
-    /// Only the 32-value block formats have a quantised-activation product; f16, bf16 and the
+    /// Only Q8_0, Q4_0 and Q4_1 have a quantised-activation product; f16, bf16, Q5 and the
     /// k-quants take float activations.
     public var hasIntegerProduct: Bool { self == .q8_0 || self == .q4_0 || self == .q4_1 }
 

@@ -47,7 +47,7 @@ public enum FoveaError: Error, LocalizedError, Equatable, Sendable {
         case .badJSON(let p, let r): "\(p): invalid JSON: \(r)"
         case .unknownDType(let p, let t, let d): "\(p): tensor '\(t)' has unknown dtype '\(d)' (known: \(DTypeNames.all))"
         case .unsupportedTensorType(let p, let t, let d):
-            "\(p): tensor '\(t)' has type \(d); Fovea reads GGUF F32, F16, BF16, Q4_0, Q4_1 and Q8_0 (re-quantise with llama-quantize --pure)"
+            "\(p): tensor '\(t)' has type \(d); Fovea reads GGUF F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K (Q4_K_M files; re-quantise others with llama-quantize)"
         case .badTensorSpan(let p, let t, let r): "\(p): tensor '\(t)': \(r)"
         case .overlappingTensors(let p, let a, let b): "\(p): tensors '\(a)' and '\(b)' overlap in the data section"
         case .missingTensor(let n, let s): "missing tensor '\(n)' (looked for: \(s.joined(separator: ", ")))"

@@ -34,7 +34,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Tensor element types Fovea reads (ggml's numbering).
     public enum TensorType: UInt32, Sendable, Hashable {
-        case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, q4_k = 12, q6_k = 14, bf16 = 30
+        case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q4_k = 12, q6_k = 14, bf16 = 30
 
         /// The format a matrix of this type is kept in, unconverted (nil: float32, widened at load).
         public var storedType: QuantType? {
@@ -44,6 +44,8 @@ public final class GGUFFile: @unchecked Sendable {
             case .bf16: .bf16
             case .q4_0: .q4_0
             case .q4_1: .q4_1
+            case .q5_0: .q5_0
+            case .q5_1: .q5_1
             case .q8_0: .q8_0
             case .q4_k: .q4_k
             case .q6_k: .q6_k
@@ -58,6 +60,8 @@ public final class GGUFFile: @unchecked Sendable {
             case .q4_0: (32, 18)
             case .q4_1: (32, 20)
             case .q8_0: (32, 34)
+            case .q5_0: (32, 22)
+            case .q5_1: (32, 24)
             case .q4_k: (256, 144)
             case .q6_k: (256, 210)
             }
@@ -126,7 +130,7 @@ public final class GGUFFile: @unchecked Sendable {
             }
             let rawType = try r.u32()
             guard let type = TensorType(rawValue: rawType) else {
-                let known = [6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 13: "Q5_K", 15: "Q8_K",
+                let known = [9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 13: "Q5_K", 15: "Q8_K",
                              16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 29: "IQ1_M"]
                 throw FoveaError.unsupportedTensorType(path: path, tensor: name,
                                                        type: known[Int(rawType)].map { $0 + " (ggml type \(rawType))" } ?? "ggml type \(rawType)")
@@ -254,7 +258,7 @@ public enum GGUFDequantize {
         case .f32: Convert.toFloat(src, dtype: .f32, count: count, into: out)
         case .f16: Convert.toFloat(src, dtype: .f16, count: count, into: out)
         case .bf16: Convert.toFloat(src, dtype: .bf16, count: count, into: out)
-        case .q4_0, .q4_1, .q8_0, .q4_k, .q6_k:
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_k, .q6_k:
             guard let stored = type.storedType else { return }
             let (per, bytes) = type.block
             // Chunks of whole blocks, ~8 K values each, across threads.

@@ -24,9 +24,9 @@ struct QuantizedKernelTests {
             }
         }
         // Scales: fp16 in [2⁻¹⁰, 2⁻⁵] (and a negative min for Q4_1), so values stay finite and realistic.
-        for b in stride(from: 0, to: bytes.count, by: type.blockBytes) where type.hasIntegerProduct {
+        for b in stride(from: 0, to: bytes.count, by: type.blockBytes) where type.hasIntegerProduct || type == .q5_0 || type == .q5_1 {
             bytes[b] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 1] = UInt8(0x14 + rng.next() % 6)
-            if type == .q4_1 { bytes[b + 2] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 3] = UInt8(0x94 + rng.next() % 6) }
+            if type == .q4_1 || type == .q5_1 { bytes[b + 2] = UInt8(truncatingIfNeeded: rng.next()); bytes[b + 3] = UInt8(0x94 + rng.next() % 6) }
         }
         // k-quant super-scales (Q4_K: d and dmin first; Q6_K: d last) as fp16 in [2⁻¹⁰, 2⁻⁵]; the
         // 6- and 8-bit sub-block scales stay random, every bit pattern being valid.
@@ -57,7 +57,7 @@ struct QuantizedKernelTests {
     func dequantize(_ type: QuantType) {
         let cols = Self.width(64, type)
         let (q, dense) = Self.matrix(type, rows: 3, cols: cols, seed: 1)
-        let ggml: GGUFFile.TensorType = [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1, .f16: .f16, .bf16: .bf16, .q4_k: .q4_k, .q6_k: .q6_k][type]!
+        let ggml: GGUFFile.TensorType = [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1, .f16: .f16, .bf16: .bf16, .q4_k: .q4_k, .q6_k: .q6_k, .q5_0: .q5_0, .q5_1: .q5_1][type]!
         #expect(ggml.storedType == type)
         var out = [Float](repeating: 0, count: 3 * cols)
         GGUFDequantize.toFloat(q.data, type: ggml, count: 3 * cols, into: &out)

@@ -73,10 +73,11 @@ struct LlamaCppFilesTests {
         #expect(worst > 0, "rounded weights cannot give float32's logits exactly")
     }
 
-    /// llama-quantize's Q4_K_M mixes Q4_K and Q6_K (scripts/llamacpp/kquant_reference.py). The
+    /// llama-quantize's Q4_K_M mixes Q4_K and Q6_K; one Q5_0 and one Q5_1 matrix stand for the
+    /// fallbacks it uses where rows are not a multiple of 256 (scripts/llamacpp/kquant_reference.py). The
     /// reference is transformers on the very same weights, dequantised by gguf-py, so the
     /// tolerance is float32's, not the quantisation's.
-    @Test("a Q4_K_M file (Q4_K + Q6_K kept as stored) answers as transformers does on its dequantised weights")
+    @Test("a Q4_K_M file (Q4_K, Q6_K, Q5_0, Q5_1 kept as stored) answers as transformers does on its dequantised weights")
     func kQuantAnswers() throws {
         let loaded = try LoadedModel.load(LlamaCppFixture.text("q4_k_m"), mmproj: LlamaCppFixture.mmproj)
         let layers = loaded.model.decoder.layers
@@ -85,17 +86,18 @@ struct LlamaCppFilesTests {
         }
         #expect(q.type == .q4_k && down.type == .q6_k)
         // llama-quantize's Q4_K_M mix: Q6_K for the embeddings and the second layer's attn_v and ffn_down.
-        #expect(loaded.model.decoder.storedFormats == [.q4_k: 12, .q6_k: 3])
+        #expect(loaded.model.decoder.storedFormats == [.q4_k: 10, .q6_k: 3, .q5_0: 1, .q5_1: 1])
         try ReferenceCheck.run(model: LlamaCppFixture.text("q4_k_m"), mmproj: LlamaCppFixture.mmproj,
                                reference: LlamaCppFixture.folder + "/reference-q4_k_m.safetensors",
                                label: "llama.cpp Q4_K_M", tolerance: 1e-4)
     }
 
-    @Test("Q4_K and Q6_K tensors dequantise to gguf-py's values (ggml's dequantize_row_q4_K / _q6_K)")
+    @Test("Q4_K, Q6_K, Q5_0 and Q5_1 tensors dequantise to gguf-py's values (ggml's dequantize_row_*)")
     func kQuantValues() throws {
         let file = try GGUFFile(path: LlamaCppFixture.text("q4_k_m"))
         let want = try SafeTensorsFile(path: LlamaCppFixture.folder + "/kquant-values.safetensors")
-        for (name, type) in [("blk.0.attn_output.weight", GGUFFile.TensorType.q4_k), ("blk.1.ffn_down.weight", .q6_k)] {
+        for (name, type) in [("blk.0.attn_output.weight", GGUFFile.TensorType.q4_k), ("blk.1.ffn_down.weight", .q6_k),
+                             ("blk.0.ffn_up.weight", .q5_0), ("blk.1.ffn_up.weight", .q5_1)] {
             #expect(file.tensors[name]?.type == type)
             let expected = try want.load(name).toArray()
             let got = Array(try file.load(name).toArray().prefix(expected.count))

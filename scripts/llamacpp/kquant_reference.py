@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""An independent reference for Fovea's k-quant kernels: the test model as llama.cpp's Q4_K_M file
-(Q4_K and Q6_K tensors, from llama-quantize) answered by transformers on the same weights.
+"""An independent reference for Fovea's k-quant and Q5 kernels: the test model as llama.cpp's
+Q4_K_M file (Q4_K and Q6_K tensors, from llama-quantize, plus one Q5_0 and one Q5_1 matrix: the
+types llama-quantize falls back to in a Q4_K_M file where rows are not a multiple of 256, as in
+SmolLM2's) answered by transformers on the same weights.
 
     bash scripts/llamacpp/build.sh                 # llama-quantize
     python3 scripts/llamacpp/kquant_reference.py
 
-1. `llama-quantize fovea-test-llava-f16.gguf fovea-test-llava-q4_k_m.gguf Q4_K_M`.
+1. `llama-quantize --tensor-type blk.0.ffn_up=q5_0 --tensor-type blk.1.ffn_up=q5_1
+   fovea-test-llava-f16.gguf fovea-test-llava-q4_k_m.gguf Q4_K_M`.
 2. transformers loads that file as a LlamaForCausalLM (`gguf_file=`: its loader dequantises with
    gguf-py's numpy code and undoes llama.cpp's Q/K row permutation). Those weights replace the
    language model of the safetensors checkpoint; the tower's and projector's matrices are rounded
    to f16, as the mmproj file holds them. The result is saved as a float32 folder and
    scripts/testmodel/reference.py records transformers' logits and greedy answers on it.
-3. `kquant-values.safetensors`: gguf-py's dequantised values of the first rows of one Q4_K and one
-   Q6_K tensor, for the kernels' dequantisation test.
+3. `kquant-values.safetensors`: gguf-py's dequantised values of the first rows of a Q4_K, a Q6_K,
+   the Q5_0 and the Q5_1 tensor, for the kernels' dequantisation test.
 Nothing here is in Fovea's inference path; the two outputs are committed beside the GGUF files.
 """
 import argparse
@@ -40,15 +43,16 @@ def main():
     files = os.path.join(args.model, "llama.cpp")
     f16, q4km = os.path.join(files, "fovea-test-llava-f16.gguf"), os.path.join(files, "fovea-test-llava-q4_k_m.gguf")
     env = dict(os.environ, LD_LIBRARY_PATH=args.bin)
-    subprocess.run([os.path.join(args.bin, "llama-quantize"), f16, q4km, "Q4_K_M"], check=True, env=env,
+    subprocess.run([os.path.join(args.bin, "llama-quantize"), "--tensor-type", "blk.0.ffn_up=q5_0",
+                    "--tensor-type", "blk.1.ffn_up=q5_1", f16, q4km, "Q4_K_M"], check=True, env=env,
                    stdout=subprocess.DEVNULL)
 
     reader = GGUFReader(q4km)
     types = {t.name: t.tensor_type.name for t in reader.tensors}
-    assert "Q4_K" in types.values() and "Q6_K" in types.values(), types
+    assert {"Q4_K", "Q6_K", "Q5_0", "Q5_1"} <= set(types.values()), types
     values = {}
     for t in reader.tensors:
-        if t.name in ("blk.0.attn_output.weight", "blk.1.ffn_down.weight"):   # a Q4_K and a Q6_K
+        if t.name in ("blk.0.attn_output.weight", "blk.1.ffn_down.weight", "blk.0.ffn_up.weight", "blk.1.ffn_up.weight"):
             full = dequantize(t.data, t.tensor_type).reshape(-1, int(t.shape[0]))
             values[t.name] = np.ascontiguousarray(full[:8].astype(np.float32))
     save_file(values, os.path.join(files, "kquant-values.safetensors"))

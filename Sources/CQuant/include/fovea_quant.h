@@ -1,4 +1,4 @@
-// Block-quantised matrix-vector kernels over ggml's Q8_0, Q4_0, Q4_1, Q4_K and Q6_K layouts, the weights
+// Block-quantised matrix-vector kernels over ggml's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K layouts, the weights
 // staying as stored. The activation row is quantised on the fly, per 32-value block, as ggml does
 // (Q8_0; Q8_1 with the block sum for Q4_1), and the products are integer dot products. The fastest
 // variant this CPU supports is chosen at run time; the scalar one is the reference twin.
@@ -8,23 +8,25 @@
 #include <stdint.h>
 
 // F16 and BF16 rows are framed as 32-value "blocks" of 64 bytes with no scale. The k-quants
-// (Q4_K, Q6_K) are 256-value super-blocks. F16, BF16 and the k-quants take only the
-// float-activation product and dequantisation.
-enum fovea_qtype { FOVEA_Q8_0 = 0, FOVEA_Q4_0 = 1, FOVEA_Q4_1 = 2, FOVEA_F16 = 3, FOVEA_BF16 = 4, FOVEA_Q4_K = 5, FOVEA_Q6_K = 6 };
+// (Q4_K, Q6_K) are 256-value super-blocks. F16, BF16, Q5_0, Q5_1 and the k-quants take only the
+// float-activation product and dequantisation. (Q5_0/Q5_1 are what llama-quantize falls back to
+// in a Q4_K_M file for matrices whose rows are not a multiple of 256, as in SmolLM2's 576.)
+enum fovea_qtype { FOVEA_Q8_0 = 0, FOVEA_Q4_0 = 1, FOVEA_Q4_1 = 2, FOVEA_F16 = 3, FOVEA_BF16 = 4, FOVEA_Q4_K = 5, FOVEA_Q6_K = 6,
+                   FOVEA_Q5_0 = 7, FOVEA_Q5_1 = 8 };
 
 // Values per block of `type`: 32, or 256 for the k-quants. Row lengths are multiples of it.
 int fovea_q_block_values(int type);
-// Bytes one block of `type` takes (34, 18, 20, 64, 64, 144, 210).
+// Bytes one block of `type` takes (34, 18, 20, 64, 64, 144, 210, 22, 24).
 size_t fovea_q_block_bytes(int type);
 // Bytes one quantised activation block takes for weights of `type` (Q8_0: 34; Q8_1: 36).
 size_t fovea_q_act_block_bytes(int type);
 
 // `n` values (a multiple of 32) of `x` into activation blocks for weights of `type`.
 void fovea_q_quantize_act(int type, const float *x, void *out, int n);
-// `n` weights (a multiple of 32) into `type`'s stored format (not the k-quants, whose
-// quantisers search for scales; their output is left zero), as ggml's reference quantisers do
+// `n` weights (a multiple of 32) into `type`'s stored format (not Q5 or the k-quants: their
+// output is left zero), as ggml's reference quantisers do
 // (Q8_0: scale amax/127; Q4_0: the largest-magnitude value maps to -8; Q4_1: min and (max-min)/15;
-// f16 and bf16 rounded to nearest even).
+// f16 and bf16 rounded to nearest even). Only these five.
 void fovea_q_quantize_weights(int type, const float *x, void *out, int n);
 // Row `w` of `n` values (a multiple of the block) back to float, as ggml's dequantize_row_*.
 void fovea_q_dequantize(int type, const void *w, float *out, int n);
