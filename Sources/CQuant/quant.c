@@ -146,7 +146,10 @@ static void f16_to_f32_f16c(const uint16_t *h, float *out, int n) {
     for (; j < n; j++) out[j] = _cvtsh_ss(h[j]);
 }
 #endif
-size_t fovea_q_act_block_bytes(int type) { return type == FOVEA_Q4_1 ? 36 : 34; }
+// Q8_0 and Q4_0 take Q8_0 activation blocks; every format with a min or an offset term (Q4_1,
+// Q5_0, Q5_1, Q4_K, Q6_K) takes Q8_1, whose s = d·Σq gives that term without a second pass.
+static int takes_q8_1(int type) { return type != FOVEA_Q8_0 && type != FOVEA_Q4_0; }
+size_t fovea_q_act_block_bytes(int type) { return takes_q8_1(type) ? 36 : 34; }
 
 void fovea_q_quantize_act(int type, const float *x, void *out, int n) {
     uint8_t *o = (uint8_t *)out;
@@ -158,10 +161,10 @@ void fovea_q_quantize_act(int type, const float *x, void *out, int n) {
         const float d = amax / 127, id = d != 0 ? 1 / d : 0;
         uint16_t dh = f32_to_fp16(d);
         memcpy(o, &dh, 2);
-        int8_t *q = (int8_t *)(o + (type == FOVEA_Q4_1 ? 4 : 2));
+        int8_t *q = (int8_t *)(o + (takes_q8_1(type) ? 4 : 2));
         int sum = 0;
         for (int j = 0; j < 32; j++) { q[j] = (int8_t)roundf(xb[j] * id); sum += q[j]; }
-        if (type == FOVEA_Q4_1) { uint16_t sh = f32_to_fp16(d * (float)sum); memcpy(o + 2, &sh, 2); }
+        if (takes_q8_1(type)) { uint16_t sh = f32_to_fp16(d * (float)sum); memcpy(o + 2, &sh, 2); }
     }
 }
 
@@ -270,7 +273,67 @@ void fovea_q_quantize_weights(int type, const float *x, void *out, int n) {
 }
 
 // ---------- scalar twin ----------
+static inline float half_scalar(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return fp16_to_f32(h); }
+
+// The unsigned codes of 32-value sub-block j of a Q5 block (j = 0) or a k-quant super-block
+// (j = 0…7), as the integer products see them: the stored value is (code − offset)·scale, the
+// offset 16 for Q5_0 and 32 for Q6_K, 0 (with a min) for the others.
+static void codes32(int type, const uint8_t *blk, int j, uint8_t u[32]) {
+    if (type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {
+        const int q5_1 = type == FOVEA_Q5_1;
+        uint32_t qh;
+        memcpy(&qh, blk + (q5_1 ? 4 : 2), 4);
+        const uint8_t *q = blk + (q5_1 ? 8 : 6);
+        for (int l = 0; l < 16; l++) {
+            u[l] = (uint8_t)((q[l] & 0x0F) | (((qh >> l) & 1) << 4));
+            u[l + 16] = (uint8_t)((q[l] >> 4) | (((qh >> (l + 16)) & 1) << 4));
+        }
+    } else if (type == FOVEA_Q4_K) {
+        const uint8_t *q = blk + 16 + 32 * (j / 2);
+        for (int l = 0; l < 32; l++) u[l] = j % 2 ? q[l] >> 4 : q[l] & 0x0F;
+    } else {   // Q6_K: half h = j / 4, quarter k = j % 4 (see dequantize_k)
+        const int h = j / 4, k = j % 4;
+        const uint8_t *ql = blk + 64 * h + (k % 2 ? 32 : 0), *qh = blk + 128 + 32 * h;
+        for (int l = 0; l < 32; l++) u[l] = (uint8_t)((k < 2 ? ql[l] & 0x0F : ql[l] >> 4) | (((qh[l] >> (2 * k)) & 3) << 4));
+    }
+}
+
+// Q5_0, Q5_1, Q4_K and Q6_K against Q8_1 activations {d_a, s = d_a·Σq, q[32]}, per 32 values:
+//   Q5_0  d·d_a·Σuq − 16·d·s          Q5_1  d·d_a·Σuq + m·s
+//   Q4_K  (d·sc_j)·d_a·Σuq − (dmin·m_j)·s
+//   Q6_K  d·d_a·(sc_0·(Σuq − 32Σq)₀…₁₅ + sc_1·(Σuq − 32Σq)₁₆…₃₁)   (exact integers inside)
+static float dot_scalar_offset(int type, const uint8_t *w, const uint8_t *a, int nb) {
+    const int k = type == FOVEA_Q4_K || type == FOVEA_Q6_K;
+    const size_t wb = fovea_q_block_bytes(type);
+    float sum = 0;
+    for (int b = 0; b < nb; b++, a += 36) {
+        const uint8_t *blk = k ? w + (size_t)(b / 8) * wb : w + (size_t)b * wb;
+        const int j = k ? b % 8 : 0;
+        uint8_t u[32];
+        codes32(type, blk, j, u);
+        const float da = half_scalar(a), s = half_scalar(a + 2);
+        const int8_t *q = (const int8_t *)(a + 4);
+        int i0 = 0, i1 = 0, s0 = 0, s1 = 0;
+        for (int l = 0; l < 16; l++) { i0 += u[l] * q[l]; s0 += q[l]; i1 += u[l + 16] * q[l + 16]; s1 += q[l + 16]; }
+        if (type == FOVEA_Q5_0) {
+            const float d = half_scalar(blk);
+            sum += d * da * (float)(i0 + i1) - 16 * d * s;
+        } else if (type == FOVEA_Q5_1) {
+            sum += half_scalar(blk) * da * (float)(i0 + i1) + half_scalar(blk + 2) * s;
+        } else if (type == FOVEA_Q4_K) {
+            int sc, m;
+            q4k_scale_min(j, blk + 4, &sc, &m);
+            sum += half_scalar(blk) * (float)sc * da * (float)(i0 + i1) - half_scalar(blk + 2) * (float)m * s;
+        } else {
+            const int8_t *sc = (const int8_t *)(blk + 192 + 8 * (j / 4) + 2 * (j % 4));
+            sum += half_scalar(blk + 208) * da * (float)(sc[0] * (i0 - 32 * s0) + sc[1] * (i1 - 32 * s1));
+        }
+    }
+    return sum;
+}
+
 static float dot_scalar(int type, const uint8_t *w, const uint8_t *a, int nb) {
+    if (type != FOVEA_Q8_0 && type != FOVEA_Q4_0 && type != FOVEA_Q4_1) return dot_scalar_offset(type, w, a, nb);
     const size_t wb = fovea_q_block_bytes(type), ab = fovea_q_act_block_bytes(type);
     float sum = 0;
     for (int b = 0; b < nb; b++, w += wb, a += ab) {
@@ -662,6 +725,80 @@ const char *fovea_q_variant_name(int variant) {
     }
 }
 
+#ifdef FOVEA_X86
+// The same products as dot_scalar_offset, vectorised: the codes of a sub-block are built in a
+// register, the u8 × s8 products summed four at a time into eight int32 lanes (lanes 0–3: values
+// 0–15, lanes 4–7: values 16–31, which Q6_K's two 16-value scales need), by maddubs + madd (AVX2)
+// or vpdpbusd (VNNI). Scales and min terms come in pairs: [scale, min]·[d_a, s].
+#define OFFSET_KERNEL(NAME, TARGET, LANES)                                                                              \
+TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {                                       \
+    __m256 acc = _mm256_setzero_ps();                                                                                   \
+    __m128 mins = _mm_setzero_ps();                                                                                     \
+    const __m256i low4 = _mm256_set1_epi8(0x0F), high2 = _mm256_set1_epi8(0x30), three = _mm256_set1_epi8(3);         \
+    const __m256i ones = _mm256_set1_epi8(1), thirty_two = _mm256_set1_epi32(32);                                      \
+    if (type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {                                                                     \
+        const int q5_1 = type == FOVEA_Q5_1, bytes = q5_1 ? 24 : 22;                                                    \
+        for (int b = 0; b < nb; b++, w += bytes, a += 36) {                                                             \
+            const __m256i u = _mm256_or_si256(unpack_nibbles(w + (q5_1 ? 8 : 6)), fifth_bits(w + (q5_1 ? 4 : 2)));     \
+            const __m128 dm = halves_at(w), as = halves_at(a);                                                          \
+            /* Q5_1: [d, m]·[d_a, s]; Q5_0: [d, d]·[d_a, s], the second lane times −16 at the end */                   \
+            const __m128 both = _mm_mul_ps(q5_1 ? dm : _mm_broadcastss_ps(dm), as);                                     \
+            const __m256i isum = LANES(u, _mm256_loadu_si256((const __m256i *)(a + 4)));                                \
+            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), _mm256_cvtepi32_ps(isum), acc);                          \
+            mins = _mm_add_ps(mins, both);                                                                              \
+        }                                                                                                               \
+        return hsum(acc) + (q5_1 ? 1.0f : -16.0f) * _mm_cvtss_f32(_mm_movehdup_ps(mins));                               \
+    }                                                                                                                   \
+    if (type == FOVEA_Q4_K) {                                                                                           \
+        for (int b = 0; b < nb / 8; b++, w += 144) {                                                                    \
+            const __m128 dmin = halves_at(w);                                                                           \
+            for (int j = 0; j < 8; j++, a += 36) {                                                                      \
+                int sc, m;                                                                                              \
+                q4k_scale_min(j, w + 4, &sc, &m);                                                                       \
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * (j / 2)));                       \
+                const __m256i u = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(raw, 4) : raw, low4);                      \
+                const __m128 both = _mm_mul_ps(_mm_mul_ps(dmin, _mm_setr_ps((float)sc, (float)m, 0, 0)), halves_at(a));  \
+                const __m256i isum = LANES(u, _mm256_loadu_si256((const __m256i *)(a + 4)));                            \
+                acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), _mm256_cvtepi32_ps(isum), acc);                      \
+                mins = _mm_add_ps(mins, both);                                                                          \
+            }                                                                                                           \
+        }                                                                                                               \
+        return hsum(acc) - _mm_cvtss_f32(_mm_movehdup_ps(mins));                                                        \
+    }                                                                                                                   \
+    for (int b = 0; b < nb / 8; b++, w += 210) {   /* Q6_K */                                                           \
+        const __m128 d = _mm_broadcastss_ps(halves_at(w + 208));                                                        \
+        for (int h = 0; h < 2; h++) {                                                                                   \
+            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;                                                     \
+            const int8_t *sc = (const int8_t *)(w + 192 + 8 * h);                                                       \
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)); \
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);                                                 \
+            __m256i u[4];                                                                                               \
+            u[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));      \
+            u[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), high2));      \
+            u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(hb, high2));      \
+            u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), high2)); \
+            for (int k = 0; k < 4; k++, a += 36) {                                                                      \
+                const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));                                         \
+                const __m256i isum = _mm256_sub_epi32(LANES(u[k], qa), _mm256_mullo_epi32(LANES(ones, qa), thirty_two)); \
+                const __m128 dd = _mm_mul_ps(d, _mm_broadcastss_ps(halves_at(a)));                                      \
+                const __m256 scales = _mm256_setr_m128(_mm_mul_ps(dd, _mm_set1_ps((float)sc[2 * k])),                   \
+                                                       _mm_mul_ps(dd, _mm_set1_ps((float)sc[2 * k + 1])));              \
+                acc = _mm256_fmadd_ps(scales, _mm256_cvtepi32_ps(isum), acc);                                           \
+            }                                                                                                           \
+        }                                                                                                               \
+    }                                                                                                                   \
+    return hsum(acc);                                                                                                   \
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i lanes_avx2(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+static inline __m256i lanes_vnni(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
+
+OFFSET_KERNEL(dot_offset_avx2, __attribute__((target("avx2,fma,f16c"))), lanes_avx2)
+OFFSET_KERNEL(dot_offset_vnni, __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"))), lanes_vnni)
+#endif
+
 void fovea_q_gemv(int type, const void *w, size_t row_bytes, int n, const void *act, float *y, int r0, int r1, int variant) {
     const int v = variant < 0 ? fovea_q_best_variant() : (variant > fovea_q_best_variant() ? fovea_q_best_variant() : variant);
     const int nb = n / 32;
@@ -669,8 +806,9 @@ void fovea_q_gemv(int type, const void *w, size_t row_bytes, int n, const void *
     for (int r = r0; r < r1; r++) {
         const uint8_t *row = base + (size_t)r * row_bytes;
 #ifdef FOVEA_X86
-        if (v == 2) { y[r] = dot_vnni(type, row, (const uint8_t *)act, nb); continue; }
-        if (v == 1) { y[r] = dot_avx2(type, row, (const uint8_t *)act, nb); continue; }
+        const int offset = type != FOVEA_Q8_0 && type != FOVEA_Q4_0 && type != FOVEA_Q4_1;
+        if (v == 2) { y[r] = offset ? dot_offset_vnni(type, row, (const uint8_t *)act, nb) : dot_vnni(type, row, (const uint8_t *)act, nb); continue; }
+        if (v == 1) { y[r] = offset ? dot_offset_avx2(type, row, (const uint8_t *)act, nb) : dot_avx2(type, row, (const uint8_t *)act, nb); continue; }
 #endif
         y[r] = dot_scalar(type, row, (const uint8_t *)act, nb);
     }

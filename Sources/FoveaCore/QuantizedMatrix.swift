@@ -6,9 +6,8 @@ import Synchronization
 public enum QuantType: Int32, Sendable, CaseIterable {
     case q8_0 = 0, q4_0 = 1, q4_1 = 2, f16 = 3, bf16 = 4, q4_k = 5, q6_k = 6, q5_0 = 7, q5_1 = 8
 
-    /// Only Q8_0, Q4_0 and Q4_1 have a quantised-activation product; f16, bf16, Q5 and the
-    /// k-quants take float activations.
-    public var hasIntegerProduct: Bool { self == .q8_0 || self == .q4_0 || self == .q4_1 }
+    /// The block formats have a quantised-activation product; f16 and bf16 take float activations.
+    public var hasIntegerProduct: Bool { self != .f16 && self != .bf16 }
 
     /// Bytes a weight takes in this format, on average (scales included).
     public var bytesPerWeight: Double { Double(blockBytes) / Double(blockValues) }

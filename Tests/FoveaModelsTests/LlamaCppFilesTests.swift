@@ -92,6 +92,19 @@ struct LlamaCppFilesTests {
                                label: "llama.cpp Q4_K_M", tolerance: 1e-4)
     }
 
+    @Test("int8 activations (llama.cpp's arithmetic) on the Q4_K_M file give the float path's answers")
+    func kQuantInt8() throws {
+        let data = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().appendingPathComponent("data/eval/questions.jsonl").path
+        let questions = try EvalQuestion.load(path: data, limit: 12)
+        var answers: [[String]] = []
+        for activations in [QuantizedMatrix.Activations.float, .int8] {
+            let loaded = try LoadedModel.load(LlamaCppFixture.text("q4_k_m"), mmproj: LlamaCppFixture.mmproj, activations: activations)
+            let evaluator = Evaluator(loaded: loaded, processor: try loaded.requireProcessor(), dataFolder: (data as NSString).deletingLastPathComponent)
+            answers.append(try evaluator.run(questions).map(\.prediction))
+        }
+        #expect(answers[0] == answers[1])
+    }
+
     @Test("Q4_K, Q6_K, Q5_0 and Q5_1 tensors dequantise to gguf-py's values (ggml's dequantize_row_*)")
     func kQuantValues() throws {
         let file = try GGUFFile(path: LlamaCppFixture.text("q4_k_m"))
