@@ -2,8 +2,13 @@
 """The PyTorch + transformers figure beside `fovea bench --shape tinyllava`: same TinyLLaVA shapes, random
 float32 weights, 2 threads, same prompt length (576 image + 40 text tokens), medians.
 
-    python3 scripts/bench_torch.py [--runs 3] [--decode 32]
+    python3 scripts/bench_torch.py [--runs 3] [--decode 32] [--autocast-bf16]
+
+--autocast-bf16 runs everything under `torch.autocast("cpu", dtype=torch.bfloat16)`: PyTorch's
+bf16 arithmetic (oneDNN, AVX-512 BF16 where the CPU has it), the figure beside
+`fovea bench --shape tinyllava --weights bf16`.
 """
+import contextlib
 import argparse
 import statistics
 import time
@@ -17,6 +22,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--smollm2", help="folder holding SmolLM2-135M-Instruct.Q4_1.gguf: bench that instead")
+    ap.add_argument("--autocast-bf16", action="store_true", help="run under CPU bfloat16 autocast")
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.smollm2:
@@ -31,7 +37,8 @@ def main():
     pixels = torch.randn(1, 3, 336, 336)
     ids = torch.tensor([[1] + [100] * 5 + [31999] * 576 + list(range(200, 234))])
     vis, pre, dec = [], [], []
-    with torch.inference_mode():
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.autocast_bf16 else contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
         for r in range(args.runs + 1):
             t = time.perf_counter()
             feats = model.model.get_image_features(pixel_values=pixels)
@@ -40,7 +47,7 @@ def main():
             v = time.perf_counter() - t
             emb = model.get_input_embeddings()(ids)
             mask = ids == 31999
-            emb[mask] = feats.reshape(-1, emb.shape[-1])
+            emb[mask] = feats.reshape(-1, emb.shape[-1]).to(emb.dtype)
             t = time.perf_counter()
             out = model.model.language_model(inputs_embeds=emb, use_cache=True)
             logits = model.lm_head(out.last_hidden_state[:, -1:])
@@ -57,7 +64,8 @@ def main():
             if r:
                 vis.append(v), pre.append(p), dec.append(d)
     print(f"median: vision {statistics.median(vis):.3f} s, prefill {statistics.median(pre):.3f} s, "
-          f"decode {statistics.median(dec) * 1000:.1f} ms/token (torch {torch.__version__}, sdpa)")
+          f"decode {statistics.median(dec) * 1000:.1f} ms/token (torch {torch.__version__}, sdpa"
+          f"{', bf16 autocast' if args.autocast_bf16 else ''})")
 
 
 def smollm2(args):
