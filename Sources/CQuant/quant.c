@@ -730,16 +730,16 @@ const char *fovea_q_variant_name(int variant) {
 // register, the u8 × s8 products summed four at a time into eight int32 lanes (lanes 0–3: values
 // 0–15, lanes 4–7: values 16–31, which Q6_K's two 16-value scales need), by maddubs + madd (AVX2)
 // or vpdpbusd (VNNI). Scales and min terms come in pairs: [scale, min]·[d_a, s].
-#define OFFSET_KERNEL(NAME, TARGET, LANES)                                                                              \
+#define OFFSET_KERNEL(NAME, TARGET, LANES, FIFTH)                                                                       \
 TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {                                       \
     __m256 acc = _mm256_setzero_ps();                                                                                   \
     __m128 mins = _mm_setzero_ps();                                                                                     \
     const __m256i low4 = _mm256_set1_epi8(0x0F), high2 = _mm256_set1_epi8(0x30), three = _mm256_set1_epi8(3);         \
-    const __m256i ones = _mm256_set1_epi8(1), thirty_two = _mm256_set1_epi32(32);                                      \
+    const __m256i ones = _mm256_set1_epi8(1);                                                                           \
     if (type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {                                                                     \
         const int q5_1 = type == FOVEA_Q5_1, bytes = q5_1 ? 24 : 22;                                                    \
         for (int b = 0; b < nb; b++, w += bytes, a += 36) {                                                             \
-            const __m256i u = _mm256_or_si256(unpack_nibbles(w + (q5_1 ? 8 : 6)), fifth_bits(w + (q5_1 ? 4 : 2)));     \
+            const __m256i u = _mm256_or_si256(unpack_nibbles(w + (q5_1 ? 8 : 6)), FIFTH(w + (q5_1 ? 4 : 2)));          \
             const __m128 dm = halves_at(w), as = halves_at(a);                                                          \
             /* Q5_1: [d, m]·[d_a, s]; Q5_0: [d, d]·[d_a, s], the second lane times −16 at the end */                   \
             const __m128 both = _mm_mul_ps(q5_1 ? dm : _mm_broadcastss_ps(dm), as);                                     \
@@ -752,12 +752,17 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
     if (type == FOVEA_Q4_K) {                                                                                           \
         for (int b = 0; b < nb / 8; b++, w += 144) {                                                                    \
             const __m128 dmin = halves_at(w);                                                                           \
+            /* the 6-bit fields as floats through memory: int → float conversions in scalar registers */             \
+            /* (cvtsi2ss) merge into their destination and would chain blocks as vpinsrw did          */             \
+            int32_t si[8], mi[8];                                                                                       \
+            for (int j = 0; j < 8; j++) q4k_scale_min(j, w + 4, &si[j], &mi[j]);                                        \
+            float sf[8], mf[8];                                                                                         \
+            _mm256_storeu_ps(sf, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)si)));                          \
+            _mm256_storeu_ps(mf, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)mi)));                          \
             for (int j = 0; j < 8; j++, a += 36) {                                                                      \
-                int sc, m;                                                                                              \
-                q4k_scale_min(j, w + 4, &sc, &m);                                                                       \
                 const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * (j / 2)));                       \
                 const __m256i u = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(raw, 4) : raw, low4);                      \
-                const __m128 both = _mm_mul_ps(_mm_mul_ps(dmin, _mm_setr_ps((float)sc, (float)m, 0, 0)), halves_at(a));  \
+                const __m128 both = _mm_mul_ps(_mm_mul_ps(dmin, _mm_setr_ps(sf[j], mf[j], 0, 0)), halves_at(a));        \
                 const __m256i isum = LANES(u, _mm256_loadu_si256((const __m256i *)(a + 4)));                            \
                 acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), _mm256_cvtepi32_ps(isum), acc);                      \
                 mins = _mm_add_ps(mins, both);                                                                          \
@@ -769,7 +774,8 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
         const __m128 d = _mm_broadcastss_ps(halves_at(w + 208));                                                        \
         for (int h = 0; h < 2; h++) {                                                                                   \
             const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;                                                     \
-            const int8_t *sc = (const int8_t *)(w + 192 + 8 * h);                                                       \
+            /* the half's eight int8 scales as floats, once; each quarter takes its pair by a permute */           \
+            const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 192 + 8 * h)))); \
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)); \
             const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);                                                 \
             __m256i u[4];                                                                                               \
@@ -779,10 +785,10 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
             u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), high2)); \
             for (int k = 0; k < 4; k++, a += 36) {                                                                      \
                 const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));                                         \
-                const __m256i isum = _mm256_sub_epi32(LANES(u[k], qa), _mm256_mullo_epi32(LANES(ones, qa), thirty_two)); \
-                const __m128 dd = _mm_mul_ps(d, _mm_broadcastss_ps(halves_at(a)));                                      \
-                const __m256 scales = _mm256_setr_m128(_mm_mul_ps(dd, _mm_set1_ps((float)sc[2 * k])),                   \
-                                                       _mm_mul_ps(dd, _mm_set1_ps((float)sc[2 * k + 1])));              \
+                const __m256i isum = _mm256_sub_epi32(LANES(u[k], qa), _mm256_slli_epi32(LANES(ones, qa), 5));           \
+                const __m256 pair = _mm256_permutevar8x32_ps(scf, _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k,          \
+                                                                                    2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1)); \
+                const __m256 scales = _mm256_mul_ps(pair, _mm256_broadcastss_ps(_mm_mul_ps(d, halves_at(a))));          \
                 acc = _mm256_fmadd_ps(scales, _mm256_cvtepi32_ps(isum), acc);                                           \
             }                                                                                                           \
         }                                                                                                               \
@@ -795,8 +801,16 @@ static inline __m256i lanes_avx2(__m256i u, __m256i s) { return _mm256_madd_epi1
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
 static inline __m256i lanes_vnni(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
 
-OFFSET_KERNEL(dot_offset_avx2, __attribute__((target("avx2,fma,f16c"))), lanes_avx2)
-OFFSET_KERNEL(dot_offset_vnni, __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"))), lanes_vnni)
+// With AVX-512 BW the 32 fifth bits are a mask register: one vpmovm2b instead of four instructions.
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+static inline __m256i fifth_bits_mask(const uint8_t *qh) {
+    uint32_t bits;
+    memcpy(&bits, qh, 4);
+    return _mm256_and_si256(_mm256_movm_epi8((__mmask32)bits), _mm256_set1_epi8(0x10));
+}
+
+OFFSET_KERNEL(dot_offset_avx2, __attribute__((target("avx2,fma,f16c"))), lanes_avx2, fifth_bits)
+OFFSET_KERNEL(dot_offset_vnni, __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"))), lanes_vnni, fifth_bits_mask)
 #endif
 
 void fovea_q_gemv(int type, const void *w, size_t row_bytes, int n, const void *act, float *y, int r0, int r1, int variant) {
