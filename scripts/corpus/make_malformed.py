@@ -138,7 +138,7 @@ gguf_case("gguf-arch-not-llama", tiny_llama(arch="gpt2"), "general.architecture 
 gguf_case("gguf-missing-block-count", tiny_llama(skip_kv=("llama.block_count",)), "llama.block_count")
 gguf_case("gguf-missing-token-embd", tiny_llama(skip_tensor="token_embd.weight"), "token_embd.weight")
 gguf_case("gguf-missing-layer-tensor", tiny_llama(skip_tensor="blk.0.attn_q.weight"), "missing tensor")
-gguf_case("gguf-sentencepiece-tokenizer", tiny_llama(tokenizer="llama"), "tokenizer.ggml.model 'llama",
+gguf_case("gguf-sentencepiece-tokenizer", tiny_llama(tokenizer="llama"), "tokenizer.ggml.scores",
           command="generate", args=["--prompt", "hello"])
 
 # ---------- config.json ----------
