@@ -536,6 +536,19 @@ static inline void dot32_halves(__m256i q, const float *x, __m256 *lo, __m256 *h
                           _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), _mm256_loadu_ps(x + 16)));
 }
 
+// Q6_K: the unsigned 6-bit codes (0…63) of one 128-value half, as four 32-value quarters in
+// dequantize_k's order (ql low nibbles, ql+32 low, ql high, ql+32 high; two bits each from qh).
+__attribute__((target("avx2,fma,f16c")))
+static inline void q6k_codes(const uint8_t *ql, const uint8_t *qh, __m256i u[4]) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F), high2 = _mm256_set1_epi8(0x30), three = _mm256_set1_epi8(3);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+    u[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+    u[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), high2));
+    u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(hb, high2));
+    u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), high2));
+}
+
 // k-quants against float x: integer codes widened in registers, each sub-block's scale applied
 // once to its partial sum; Q4_K's min terms come from the per-32 sums of x (xsum).
 __attribute__((target("avx2,fma,f16c")))
@@ -558,19 +571,14 @@ static float dot_f32_k_avx2(int type, const uint8_t *w, const float *x, const fl
         }
         return hsum(acc) + extra;
     }
-    const __m256i high2 = _mm256_set1_epi8(0x30), three = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
+    const __m256i bias = _mm256_set1_epi8(32);
     for (int b = 0; b < nb / 8; b++, w += 210) {
         const float d = half_at(w + 208);
         for (int h = 0; h < 2; h++, x += 128) {
             const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
             const int8_t *sc = (const int8_t *)(w + 192 + 8 * h);
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), high2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(hb, high2));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), high2));
+            q6k_codes(ql, qh, q);
             for (int k = 0; k < 4; k++) {
                 __m256 lo, hi;
                 dot32_halves(_mm256_sub_epi8(q[k], bias), x + 32 * k, &lo, &hi);
@@ -734,7 +742,7 @@ const char *fovea_q_variant_name(int variant) {
 TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {                                       \
     __m256 acc = _mm256_setzero_ps();                                                                                   \
     __m128 mins = _mm_setzero_ps();                                                                                     \
-    const __m256i low4 = _mm256_set1_epi8(0x0F), high2 = _mm256_set1_epi8(0x30), three = _mm256_set1_epi8(3);         \
+    const __m256i low4 = _mm256_set1_epi8(0x0F);                                                                        \
     const __m256i ones = _mm256_set1_epi8(1);                                                                           \
     if (type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {                                                                     \
         const int q5_1 = type == FOVEA_Q5_1, bytes = q5_1 ? 24 : 22;                                                    \
@@ -776,13 +784,8 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
             const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;                                                     \
             /* the half's eight int8 scales as floats, once; each quarter takes its pair by a permute */           \
             const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 192 + 8 * h)))); \
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)); \
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);                                                 \
             __m256i u[4];                                                                                               \
-            u[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));      \
-            u[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), high2));      \
-            u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(hb, high2));      \
-            u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), high2)); \
+            q6k_codes(ql, qh, u);                                                                                       \
             for (int k = 0; k < 4; k++, a += 36) {                                                                      \
                 const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));                                         \
                 const __m256i isum = _mm256_sub_epi32(LANES(u[k], qa), _mm256_slli_epi32(LANES(ones, qa), 5));           \
