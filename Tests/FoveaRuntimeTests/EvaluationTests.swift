@@ -143,6 +143,26 @@ struct EvaluatorTests {
         try sweep.run(questions, onCell: { _, r in reused.append(r) })
         try sweep.run(questions, onCell: { _, r in reused.append(r) })
         #expect(reused == [false, false, false, true, true, true])
+
+        // The full model's answers were kept on disk: a fresh process reads them back, a record cut
+        // short is dropped, and a file made for other questions is not trusted.
+        let referencesPath = out + "/" + Sweep.referencesFile
+        let fingerprint = sweep.fingerprint(questions)
+        let stored = try ReferenceCache(path: referencesPath, fingerprint: fingerprint)
+        #expect(stored.count == 2)
+        for i in 0..<2 {
+            let r = try #require(stored.result(i))
+            #expect(!r.tokens.isEmpty && r.stepLogits.count == r.tokens.count)
+            #expect(r.stepLogits.allSatisfy { $0.count == evaluator.loaded.model.config.text.vocabSize })
+        }
+        let size = try #require(FileManager.default.attributesOfItem(atPath: referencesPath)[.size] as? Int)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: referencesPath))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([7, 0, 0, 0, 3, 0]))   // a killed writer's half record
+        try handle.close()
+        #expect(try ReferenceCache(path: referencesPath, fingerprint: fingerprint).count == 2)
+        #expect(try FileManager.default.attributesOfItem(atPath: referencesPath)[.size] as? Int == size)
+        #expect(try ReferenceCache(path: referencesPath, fingerprint: fingerprint + " other").count == 0)
         try sweep.report(questions: 2, command: "test", machine: "test")
         let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(report.contains("| prune=hired:r=0.2 | ") && report.contains("| full | 100.0% | 100.0% |"))

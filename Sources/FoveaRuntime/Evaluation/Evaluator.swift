@@ -231,15 +231,80 @@ public struct Evaluator {
 }
 
 /// The full model's results by question index (answers and step logits), so a sweep runs the
-/// full model once per question however many cells compare against it.
+/// full model once per question however many cells compare against it. With a file, every result
+/// is appended as it lands and read back on the next run, so a resumed sweep (or a second process
+/// running other cells of the same folder) does not rerun the full model. The file starts with a
+/// fingerprint of the model and questions; a file made for other ones is started afresh.
 public final class ReferenceCache: @unchecked Sendable {
     private var results: [Int: GenerationResult] = [:]
     private let lock = NSLock()
+    private var file: FileHandle? = nil
+
     public init() {}
+
+    /// Records: index, token count, tokens, step count, vocabulary, step logits — Int32 and
+    /// Float32, little-endian. A record cut short by a killed process is dropped.
+    public init(path: String, fingerprint: String) throws {
+        let magic = Data(("fovea-references 1 " + fingerprint + "\n").utf8)
+        if let data = FileManager.default.contents(atPath: path), data.starts(with: magic) {
+            var at = magic.count
+            var valid = at
+            func int() -> Int? {
+                guard at + 4 <= data.count else { return nil }
+                defer { at += 4 }
+                return Int(Int32(littleEndian: data.subdata(in: at..<at + 4).withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }))
+            }
+            func floats(_ n: Int) -> [Float]? {
+                guard n >= 0, at + 4 * n <= data.count else { return nil }
+                defer { at += 4 * n }
+                return data.subdata(in: at..<at + 4 * n).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            }
+            while let index = int(), let count = int(), (0...100_000).contains(count) {
+                var tokens: [Int] = []
+                for _ in 0..<count { guard let t = int() else { break }; tokens.append(t) }
+                guard tokens.count == count, let steps = int(), let vocab = int(), (0...100_000).contains(steps),
+                      (1...10_000_000).contains(vocab) else { break }
+                var logits: [[Float]] = []
+                for _ in 0..<steps { guard let row = floats(vocab) else { break }; logits.append(row) }
+                guard logits.count == steps else { break }
+                results[index] = GenerationResult(tokens: tokens, statistics: RunStatistics(), firstLogits: [], images: [],
+                                                  stepLogits: logits)
+                valid = at
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try handle.truncate(atOffset: UInt64(valid))
+            try handle.seekToEnd()
+            file = handle
+        } else {
+            guard FileManager.default.createFile(atPath: path, contents: magic), let handle = FileHandle(forWritingAtPath: path) else {
+                throw FoveaError.invalidFile(path: path, line: nil, reason: "cannot write the full model's reference answers")
+            }
+            try handle.seekToEnd()
+            file = handle
+        }
+    }
+
+    deinit { try? file?.close() }
+
+    /// How many questions have a stored reference.
+    public var count: Int { lock.withLock { results.count } }
+
     func result(_ i: Int) -> GenerationResult? { lock.withLock { results[i] } }
+
     func store(_ i: Int, _ r: GenerationResult) {
         var slim = r
         slim.images = []   // the encoded images are large and not needed to compare
-        lock.withLock { results[i] = slim }
+        slim.firstLogits = []
+        lock.withLock {
+            guard results[i] == nil else { return }
+            results[i] = slim
+            guard let file else { return }
+            var record: [Int32] = [Int32(i), Int32(r.tokens.count)] + r.tokens.map { Int32($0) }
+            record += [Int32(r.stepLogits.count), Int32(r.stepLogits.first?.count ?? 0)]
+            var data = record.withUnsafeBytes { Data($0) }
+            for row in r.stepLogits { row.withUnsafeBytes { data.append(contentsOf: $0) } }
+            // A failed write only costs a rerun of the full model later; the answers are in memory.
+            try? file.write(contentsOf: data)
+        }
     }
 }

@@ -54,8 +54,10 @@ public struct Sweep {
     /// Runs what is not finished; `onCell` hears (cell, reused) before each, `progress` each question.
     public func run(_ questions: [EvalQuestion], onCell: (String, Bool) -> Void = { _, _ in },
                     progress: (EvalResult) -> Void = { _ in }) throws {
-        let references = ReferenceCache()
         for text in cells { _ = try MethodCell(text) }   // every cell parses before hours are spent on the first
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let references = try ReferenceCache(path: (directory as NSString).appendingPathComponent(Self.referencesFile),
+                                            fingerprint: fingerprint(questions))
         for text in cells {
             let cell = try MethodCell(text)
             let folder = (directory as NSString).appendingPathComponent("cells/" + Self.slug(text))
@@ -78,6 +80,20 @@ public struct Sweep {
                                   kvMethod: cell.kv.spec.description + (cell.kv.storage == .f32 ? "" : " " + cell.kv.storage.rawValue))
                 .write(to: URL(fileURLWithPath: summaryPath))
         }
+    }
+
+    /// The full model's answers and step logits, kept beside the cells (large; not for committing).
+    public static let referencesFile = "references.bin"
+
+    /// What the stored references depend on: the model, the answer length and the questions.
+    func fingerprint(_ questions: [EvalQuestion]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a
+        for q in questions {
+            for byte in (q.image + "\u{1}" + q.question + "\u{2}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+        let model = evaluator.loaded.model.directory.replacingOccurrences(of: "\n", with: " ")
+        let formats = evaluator.loaded.model.decoder.storedFormats.map { "\($0.key)×\($0.value)" }.sorted().joined(separator: ",")
+        return "\(model) weights=\(formats) tokens=\(evaluator.maxNewTokens) questions=\(questions.count) hash=\(String(hash, radix: 16))"
     }
 
     static func readJSON(_ path: String) throws -> [String: Any] {
