@@ -8,6 +8,9 @@ public enum QuantType: Int32, Sendable, CaseIterable {
 
     /// The block formats have a quantised-activation product; f16 and bf16 take float activations.
     public var hasIntegerProduct: Bool { self != .f16 && self != .bf16 }
+    /// Whether Fovea can write this format from float32 (`--weights`); the k-quants and Q5 are
+    /// only read as llama-quantize wrote them.
+    public var canQuantize: Bool { [.q8_0, .q4_0, .q4_1, .f16, .bf16].contains(self) }
 
     /// Bytes a weight takes in this format, on average (scales included).
     public var bytesPerWeight: Double { Double(blockBytes) / Double(blockValues) }
@@ -60,7 +63,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// `x` [rows, cols] (cols a multiple of 32) converted into `type`'s stored format (not the
     /// k-quants: their quantisers search for scales, and Fovea only reads what llama.cpp wrote).
-    public convenience init(type: QuantType, rows: Int, cols: Int, quantizing x: UnsafePointer<Float>, activations: Activations = .float) {
+    /// Nil for a format Fovea does not write (`canQuantize`) or rows that are not whole blocks.
+    public convenience init?(type: QuantType, rows: Int, cols: Int, quantizing x: UnsafePointer<Float>, activations: Activations = .float) {
+        guard type.canQuantize, cols % type.blockValues == 0 else { return nil }
         self.init(type: type, rows: rows, cols: cols, activations: activations) { copy, rb in
             Parallel.forEachChunk(rows, grain: 16) { range in
                 for r in range { fovea_q_quantize_weights(type.rawValue, x + r * cols, copy + r * rb, Int32(cols)) }

@@ -12,7 +12,10 @@ public final class ConvertedWeights: TensorSource, @unchecked Sendable {
     public let target: QuantType
     let activations: QuantizedMatrix.Activations
 
-    public init(_ base: any TensorSource, to target: QuantType, activations: QuantizedMatrix.Activations = .float) {
+    public init(_ base: any TensorSource, to target: QuantType, activations: QuantizedMatrix.Activations = .float) throws {
+        guard target.canQuantize else {
+            throw FoveaError.invalidArgument(name: "--weights", value: "\(target)", reason: "Fovea converts float weights at load to bf16, f16, q8_0, q4_0 or q4_1; the k-quants and Q5 are read as llama-quantize wrote them")
+        }
         self.base = base
         self.target = target
         self.activations = activations

@@ -37,7 +37,7 @@ public struct LoadedModel: Sendable {
             let text = GGUFWeights(file: file, heads: config.text.heads, kvHeads: config.text.kvHeads,
                                    keepQuantized: !dequantize, activations: activations)
             var weights: any TensorSource = clip.map { LlamaCppPair(text: text, clip: ClipProjectorWeights(file: $0, hiddenSize: config.vision?.hiddenSize ?? 0, keepStored: !dequantize)) } ?? text
-            if let convert { weights = ConvertedWeights(weights, to: convert, activations: activations) }
+            if let convert { weights = try ConvertedWeights(weights, to: convert, activations: activations) }
             let model = try VisionLanguageModel(config: config, weights: weights, name: file.path)
             let (tok, problem) = attempt("tokenizer") {
                 try TokenizerLoader.load(gguf: file, imagePlaceholder: clip == nil ? nil : model.config.imageTokenId)
@@ -53,7 +53,7 @@ public struct LoadedModel: Sendable {
         let config = try ModelConfiguration(directory: path)
         try checkWeights(config, bytes: convert.map { Int(Double(config.parameterEstimate) * $0.bytesPerWeight) } ?? MemoryBudget.weightBytes(config), path: path)
         let store = try WeightStore(directory: path)
-        let model = try VisionLanguageModel(config: config, weights: convert.map { ConvertedWeights(store, to: $0, activations: activations) } ?? store, name: path)
+        let model = try VisionLanguageModel(config: config, weights: try convert.map { try ConvertedWeights(store, to: $0, activations: activations) } ?? store, name: path)
         let fm = FileManager.default
         let tokPath = path + "/tokenizer.json"
         let (tok, problem) = fm.fileExists(atPath: tokPath) ? attempt("tokenizer") { try TokenizerLoader.load(path: tokPath) } : (nil, nil)

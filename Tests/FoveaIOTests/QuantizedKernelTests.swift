@@ -190,7 +190,7 @@ struct QuantizedKernelTests {
 struct WeightConversionTests {
     static func converted(_ type: QuantType, _ x: [Float], cols: Int) -> [Float] {
         let rows = x.count / cols
-        let q = x.withUnsafeBufferPointer { QuantizedMatrix(type: type, rows: rows, cols: cols, quantizing: $0.baseAddress!) }
+        let q = x.withUnsafeBufferPointer { QuantizedMatrix(type: type, rows: rows, cols: cols, quantizing: $0.baseAddress!)! }
         var out = [Float](repeating: 0, count: x.count)
         out.withUnsafeMutableBufferPointer { o in for r in 0..<rows { q.dequantize(row: r, into: o.baseAddress! + r * cols) } }
         return out
@@ -223,6 +223,19 @@ struct WeightConversionTests {
         for (type, rel) in [(QuantType.f16, Float(1) / 2048), (.bf16, Float(1) / 256)] {
             let y = Self.converted(type, x, cols: 128)
             for (a, b) in zip(x, y) where a != 0 { #expect(abs(a - b) <= abs(a) * rel, "\(type): \(a) → \(b)") }
+        }
+    }
+
+    @Test("formats read but not written (k-quants, Q5) and rows not whole blocks give no matrix, not zeros")
+    func refused() {
+        let x = QuantizedKernelTests.activations(512, seed: 5)
+        x.withUnsafeBufferPointer { p in
+            for type in [QuantType.q4_k, .q6_k, .q5_0, .q5_1] {
+                #expect(!type.canQuantize)
+                #expect(QuantizedMatrix(type: type, rows: 2, cols: 256, quantizing: p.baseAddress!) == nil)
+            }
+            #expect(QuantizedMatrix(type: .q8_0, rows: 2, cols: 48, quantizing: p.baseAddress!) == nil)
+            #expect(QuantizedMatrix(type: .bf16, rows: 2, cols: 64, quantizing: p.baseAddress!) != nil)
         }
     }
 }

@@ -34,7 +34,9 @@ struct SentencePieceTests {
 
     /// llama.cpp's "llama" vocabulary (Fixtures/tokenizers/llama-spm, made by
     /// scripts/make_spm_gguf_reference.py): a SentencePiece BPE model trained with Llama's settings,
-    /// written as convert_hf_to_gguf.py writes one, against the sentencepiece library's own ids.
+    /// written as convert_hf_to_gguf.py writes one, against the sentencepiece library's own ids —
+    /// which llama.cpp's llama-tokenize also gives on all 320 strings (reference.json's "llama_cpp",
+    /// scripts/llamacpp/tokenize_check.py).
     @Test("a SentencePiece GGUF vocabulary (pieces and scores, no merges) tokenizes as sentencepiece does")
     func gguf() throws {
         let folder = Fixtures.root() + "/tokenizers/llama-spm"

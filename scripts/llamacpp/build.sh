@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-bench, llama-mtmd-cli and llama-quantize from the PyPI sdist (source.sh),
+# Builds llama.cpp's llama-bench, llama-mtmd-cli, llama-quantize and llama-tokenize from the PyPI sdist (source.sh),
 # CPU only, into .cache/llama.cpp/build-<flavour>. Prints the bin directory.
 #   build.sh            GGML_NATIVE=ON: every instruction set this CPU has (the fastest build here)
 #   build.sh avx512     AVX-512 (F/BW/VL/VNNI/BF16) switched on explicitly, AMX off: for CPUs where
@@ -27,6 +27,6 @@ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${isa[@]}" \
     -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=OFF >"$build.cmake.log" 2>&1 \
     || { tail -20 "$build.cmake.log" >&2; exit 1; }
-cmake --build "$build" -j "$(nproc)" --target llama-bench llama-mtmd-cli llama-quantize >"$build.log" 2>&1 \
+cmake --build "$build" -j "$(nproc)" --target llama-bench llama-mtmd-cli llama-quantize llama-tokenize >"$build.log" 2>&1 \
     || { tail -30 "$build.log" >&2; exit 1; }
 echo "$build/bin"

@@ -25,7 +25,7 @@ public struct BenchSubject {
                                                 neededBytes: bytes, availableBytes: physical)
         }
         let random = RandomWeights(seed: 7)
-        let weights: any TensorSource = convert.map { ConvertedWeights(random, to: $0, activations: activations) } ?? random
+        let weights: any TensorSource = try convert.map { try ConvertedWeights(random, to: $0, activations: activations) } ?? random
         let model = try VisionLanguageModel(config: config, weights: weights,
                                             name: "\(shape.name) (random weights\(convert.map { ", \($0)" } ?? ""))")
         let image = try shape.imageProcessor()(try noiseImage(side: shape.imageSide))
