@@ -100,6 +100,8 @@ extension Kernels {
     /// Under a causal mask a block only multiplies the keys its last row can see.
     /// Throws `AttentionRowOutOfRange` when a requested row is not a query row: handing back zeros
     /// for it would let a method rank tokens on nothing.
+    /// With OpenBLAS on one thread (the bf16 products' setting) heads run in parallel instead of
+    /// each block's softmax: the same arithmetic per head, so the same results.
     @discardableResult
     public static func attention(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
@@ -108,7 +110,8 @@ extension Kernels {
         request: AttentionRequest = .none,
         blockRows: Int = 128,
         scratch reusable: ScratchProvider? = nil,
-        positions: (queries: UnsafePointer<Int32>, keys: UnsafePointer<Int32>)? = nil
+        positions: (queries: UnsafePointer<Int32>, keys: UnsafePointer<Int32>)? = nil,
+        splitHeads: Bool? = nil
     ) throws -> AttentionReadout {
         if let bad = request.rows.first(where: { $0 < 0 || $0 >= g.queries }) {
             throw AttentionRowOutOfRange(row: bad, queries: g.queries)
@@ -128,10 +131,14 @@ extension Kernels {
         case .causal(let o, let w): offset = o; window = w
         }
         let causal = mask != .bidirectional
+        // Heads go to different cores when OpenBLAS runs one thread (`splitHeads` forces it either way).
+        let headsInParallel = splitHeads ?? (BLAS.threads == 1 && Parallel.cores > 1 && g.heads > 1)
 
         rowProbs.withUnsafeMutableBufferPointer { rowOut in
             colSums.withUnsafeMutableBufferPointer { colOut in
-                for h in 0..<g.heads {
+                // One head: score blocks into `scratch`; `inner` splits each block's softmax and
+                // column sums over the cores (when heads run one after another).
+                func head(_ h: Int, _ scratch: UnsafeMutablePointer<Float>, inner: Bool) {
                     let kvh = h / group
                     let qh = q + h * hd, kh = k + kvh * hd, vh = v + kvh * hd, oh = output + h * hd
                     var q0 = 0
@@ -166,7 +173,8 @@ extension Kernels {
                                   a: qh + q0 * g.queryStride, lda: g.queryStride,
                                   b: kh + k0 * g.keyStride, ldb: g.keyStride,
                                   c: scratch, ldc: span)
-                        Parallel.forEachChunk(nb, grain: max(1, 4096 / span)) { rows in
+                        Parallel.forEachChunk(inner ? nb : 1, grain: max(1, 4096 / span)) { chunk in
+                            let rows = inner ? chunk : 0..<nb
                             for r in rows {
                                 let row = scratch + r * span
                                 if causal {
@@ -186,7 +194,8 @@ extension Kernels {
                         }
                         if request.columnSums {
                             let col = colOut.baseAddress! + h * g.keys + k0
-                            Parallel.forEachChunk(span, grain: max(1, 8192 / nb)) { cols in
+                            Parallel.forEachChunk(inner ? span : 1, grain: max(1, 8192 / nb)) { chunk in
+                                let cols = inner ? chunk : 0..<span
                                 for r in 0..<nb {
                                     let row = scratch + r * span
                                     for j in cols { col[j] += row[j] }
@@ -203,6 +212,17 @@ extension Kernels {
                                   c: oh + q0 * g.outputStride, ldc: g.outputStride)
                         q0 += nb
                     }
+                }
+                if headsInParallel {
+                    // OpenBLAS runs one thread here (the big products are Fovea's own), so the
+                    // heads are split over the cores, each with its own score block.
+                    Parallel.forEachChunk(g.heads) { heads in
+                        let own = UnsafeMutablePointer<Float>.allocate(capacity: block * g.keys)
+                        defer { own.deallocate() }
+                        for h in heads { head(h, own, inner: false) }
+                    }
+                } else {
+                    for h in 0..<g.heads { head(h, scratch, inner: true) }
                 }
             }
         }

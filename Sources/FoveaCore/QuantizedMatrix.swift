@@ -102,12 +102,28 @@ public final class QuantizedMatrix: @unchecked Sendable {
         /// x is quantised per 32-value block as ggml does (Q8_0, Q8_1 for Q4_1), integer dot products:
         /// llama.cpp's arithmetic, fewer instructions, ~1% logit error on SmolLM2 from activation outliers.
         case int8
+        /// For bf16 weights: products of many rows (prefill, the vision tower) round x to bf16 and
+        /// multiply with vdpbf16ps, as PyTorch's bf16 autocast and llama.cpp's BF16 path do —
+        /// twice sgemm's multiply-adds on AVX-512 BF16. One-row products stay float (decode reads
+        /// weights, it does not wait on arithmetic). Other formats multiply as with `.float`.
+        case bf16
+    }
+
+    /// Whether many-row products of this matrix run the bf16 × bf16 kernel.
+    public var usesBF16Product: Bool { type == .bf16 && activations == .bf16 }
+
+    /// Whether this CPU has AVX-512 BF16 for the bf16 × bf16 kernel.
+    public static var bf16KernelAvailable: Bool { fovea_bf16_gemm_available() != 0 }
+
+    /// The kernel many-row bf16 products use on this CPU.
+    public static var bf16ProductName: String {
+        bf16KernelAvailable ? "AVX-512 BF16 (vdpbf16ps)" : "bf16-rounded activations through sgemm"
     }
 
     /// y[rows] = W · x (one activation row). `variant` 0 forces the scalar twin (tests).
     public func gemv(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, activations: Activations? = nil, variant: Int32 = -1) {
         let activations = type.hasIntegerProduct ? activations ?? self.activations : .float
-        if activations == .float {
+        if activations != .int8 {
             Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1)), spin: true) { range in
                 fovea_q_gemv_f32(type.rawValue, data, rowBytes, Int32(cols), x, y, Int32(range.lowerBound), Int32(range.upperBound), variant)
             }
@@ -135,6 +151,41 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// threads) and sgemm (OpenBLAS's, which spin after each call) costs both sides the CPU.
     /// `band` overrides the rows per band (tests).
     public func gemm(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, band: Int? = nil) {
+        if usesBF16Product {
+            if Self.bf16KernelAvailable { return gemmBF16(x, rows: n, into: y) }
+            // The same operands without the instruction: x rounded to bf16, then the float path.
+            let rounded = WideningScratch.take(n * cols)
+            defer { WideningScratch.give(rounded) }
+            fovea_bf16_round(x, rounded.pointer, Int32(n * cols))
+            return widenedGemm(rounded.pointer, rows: n, into: y, band: band)
+        }
+        widenedGemm(x, rows: n, into: y, band: band)
+    }
+
+    /// bf16 × bf16 with vdpbf16ps: x packed once (threads split its panels), then each thread
+    /// repacks 32-row weight panels and keeps a 12 × 32 tile of sums in registers. `variant` 0
+    /// forces the scalar twin (tests).
+    public func gemmBF16(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, variant: Int32 = -1) {
+        let panels = (n + Int(fovea_bf16_panel_rows()) - 1) / Int(fovea_bf16_panel_rows())
+        let packed = WideningScratch.take((fovea_bf16_act_bytes(Int32(n), Int32(cols)) + 3) / 4)
+        defer { WideningScratch.give(packed) }
+        let act = UnsafeMutableRawPointer(packed.pointer)
+        let (k, total, w, rb) = (Int32(cols), Int32(rows), data, rowBytes)
+        Parallel.forEachChunk(panels, grain: 4) { range in
+            fovea_bf16_pack_act(x, Int32(n), k, act, Int32(range.lowerBound), Int32(range.upperBound))
+        }
+        // Chunks of whole 32-row weight panels.
+        let weightPanels = (rows + 31) / 32
+        Parallel.forEachChunk(weightPanels, grain: 2) { range in
+            let panel = UnsafeMutableRawPointer.allocate(byteCount: fovea_bf16_weight_panel_bytes(k), alignment: 64)
+            defer { panel.deallocate() }
+            fovea_bf16_gemm(w, rb, k, total, act, Int32(n), y, rows, Int32(range.lowerBound * 32),
+                            Int32(min(rows, range.upperBound * 32)), panel, variant)
+        }
+    }
+
+    /// Weights widened to float32 in bands, multiplied by sgemm.
+    private func widenedGemm(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, band: Int?) {
         let band = max(1, band ?? max(256, (1 << 24) / max(cols, 1)))
         let scratch = WideningScratch.take(min(band, rows) * cols)
         defer { WideningScratch.give(scratch) }

@@ -118,6 +118,13 @@ public struct LlamaDecoder: Sendable {
         return counts
     }
 
+    /// Whether the layers' matrices multiply many rows with the bf16 × bf16 kernel.
+    public var usesBF16Products: Bool {
+        layers.contains { l in
+            [l.wq, l.wo, l.w1].contains { if case .quantized(let q) = $0.weights { q.usesBF16Product } else { false } }
+        }
+    }
+
     /// Bytes the weights hold in memory (quantised matrices at their stored size).
     public var weightBytes: Int {
         let perLayer = layers.reduce(0) { sum, l in

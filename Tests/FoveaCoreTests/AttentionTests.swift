@@ -100,6 +100,19 @@ struct AttentionTests {
             // Each query row is a distribution, so the column sums add up to the number of queries.
             #expect(abs(colRef.reduce(0, +) - Float(c.L)) < 1e-3)
         }
+        // Heads split over the cores (as with OpenBLAS on one thread) and heads in turn give the
+        // same bits: each head's arithmetic is unchanged.
+        var outputs = [[Float]](repeating: out.map { _ in .nan }, count: 2)
+        let modes = try [true, false].enumerated().map { i, heads in
+            try Kernels.attention(
+                q: q, k: k, v: v, output: &outputs[i],
+                geometry: AttentionGeometry(queries: c.L, keys: c.S, heads: c.heads, kvHeads: c.kvHeads, headDim: c.hd),
+                mask: c.causal ? .causal(queryOffset: offset, window: c.window) : .bidirectional,
+                scale: 1 / Float(c.hd).squareRoot(), request: AttentionRequest(rows: rows, columnSums: true), blockRows: c.block,
+                splitHeads: heads)
+        }
+        #expect(outputs[0] == outputs[1] && outputs[0] == out)
+        #expect(modes[0].columnSums == modes[1].columnSums && modes[0].rowProbabilities == modes[1].rowProbabilities)
     }
 
     @Test("head-mean of a requested row averages the heads")

@@ -239,3 +239,52 @@ struct WeightConversionTests {
         }
     }
 }
+
+/// The bf16 × bf16 many-row product (`--activations bf16`): the vector kernel against its scalar
+/// twin and against float64 sums of the same bf16-rounded operands, on shapes that leave partial
+/// activation panels (12 rows) and weight panels (32 rows).
+@Suite("bf16 × bf16 matrix products")
+struct BF16ProductTests {
+    static func rounded(_ x: [Float]) -> [Float] {
+        var out = x
+        x.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { fovea_bf16_round(i.baseAddress!, $0.baseAddress!, Int32(x.count)) } }
+        return out
+    }
+
+    @Test("rounding to bf16: nearest, ties to even, exact values unchanged")
+    func rounding() {
+        // 1 + 2⁻⁸ lies halfway between 1 and 1 + 2⁻⁷: ties go to the even mantissa (1).
+        #expect(Self.rounded([1, 1 + 1.0 / 256, 1 + 3.0 / 256, 1.5, -2.25, 0]) == [1, 1, 1 + 4.0 / 256, 1.5, -2.25, 0])
+        #expect(Self.rounded([1 + 1.0 / 200]) == [1 + 1.0 / 128])
+    }
+
+    @Test("vector kernel = scalar twin = float64 sums of the rounded operands", arguments: [(1, 64), (13, 96), (25, 1024), (12, 160)])
+    func product(_ shape: (Int, Int)) throws {
+        let (n, cols) = shape
+        let rows = 70   // two whole 32-row panels and a partial one
+        let dense = QuantizedKernelTests.activations(rows * cols, seed: 21).map { $0 * 0.05 }
+        let x = QuantizedKernelTests.activations(n * cols, seed: 22)
+        let q = try #require(dense.withUnsafeBufferPointer { QuantizedMatrix(type: .bf16, rows: rows, cols: cols, quantizing: $0.baseAddress!, activations: .bf16) })
+        #expect(q.usesBF16Product)
+        var w = [Float](repeating: 0, count: rows * cols)
+        w.withUnsafeMutableBufferPointer { o in for r in 0..<rows { q.dequantize(row: r, into: o.baseAddress! + r * cols) } }
+        let xr = Self.rounded(x)
+        var vector = [Float](repeating: .nan, count: n * rows), scalar = vector, dispatched = vector
+        x.withUnsafeBufferPointer { xp in
+            q.gemmBF16(xp.baseAddress!, rows: n, into: &vector)
+            q.gemmBF16(xp.baseAddress!, rows: n, into: &scalar, variant: 0)
+            q.gemm(xp.baseAddress!, rows: n, into: &dispatched)
+        }
+        for m in 0..<n {
+            let want = QuantizedKernelTests.reference(w, Array(xr[m * cols..<(m + 1) * cols]), rows: rows, cols: cols)
+            for r in 0..<rows {
+                let scale = (0..<cols).reduce(Float(0)) { $0 + abs(w[r * cols + $1] * xr[m * cols + $1]) }
+                let bound = 1e-6 * scale + 1e-30
+                let i = m * rows + r
+                #expect(abs(vector[i] - want[r]) <= bound, "vector [\(m), \(r)]: \(vector[i]) against \(want[r])")
+                #expect(abs(scalar[i] - want[r]) <= bound, "scalar [\(m), \(r)]")
+                #expect(abs(dispatched[i] - want[r]) <= bound, "gemm [\(m), \(r)]")
+            }
+        }
+    }
+}

@@ -43,4 +43,22 @@ void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const fl
 int fovea_q_best_variant(void);
 const char *fovea_q_variant_name(int variant);
 
+// bf16 × bf16 products for many activation rows (prefill, the vision tower), as PyTorch's bf16
+// autocast computes: x rounded to bf16 (nearest even), products summed in float32, vdpbf16ps on
+// AVX-512 BF16 (gemm_bf16.c). x [n, k] is packed once by fovea_bf16_pack_act (panels p0..<p1 of
+// fovea_bf16_panel_rows() rows, so threads can split it) into fovea_bf16_act_bytes(n, k) bytes.
+// fovea_bf16_gemm writes y[m * ldy + r] for every m < n and r in [r0, r1) from the bf16 weight
+// rows of w (`rows` in all), repacking them through `panel` (fovea_bf16_weight_panel_bytes(k)).
+// `variant` 0 forces the scalar twin; otherwise the vector kernel where the CPU has one.
+int fovea_bf16_gemm_available(void);
+// y[i] = x[i] rounded to the nearest bf16 (even on ties), as float32: the same operands for CPUs
+// without the instruction.
+void fovea_bf16_round(const float *x, float *y, int n);
+int fovea_bf16_panel_rows(void);
+size_t fovea_bf16_act_bytes(int n, int k);
+size_t fovea_bf16_weight_panel_bytes(int k);
+void fovea_bf16_pack_act(const float *x, int n, int k, void *out, int p0, int p1);
+void fovea_bf16_gemm(const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
+                     int r0, int r1, void *panel, int variant);
+
 #endif
