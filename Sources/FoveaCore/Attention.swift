@@ -132,7 +132,8 @@ extension Kernels {
         }
         let causal = mask != .bidirectional
         // Heads go to different cores when OpenBLAS runs one thread (`splitHeads` forces it either way).
-        let headsInParallel = splitHeads ?? (BLAS.threads == 1 && Parallel.cores > 1 && g.heads > 1)
+        // Not for decode's single query: handing its heads to threads costs more than they take.
+        let headsInParallel = splitHeads ?? (BLAS.threads == 1 && Parallel.cores > 1 && g.heads > 1 && g.queries >= 8)
 
         rowProbs.withUnsafeMutableBufferPointer { rowOut in
             colSums.withUnsafeMutableBufferPointer { colOut in

@@ -17,12 +17,15 @@ public enum Kernels {
         } else {
             BLAS.gemm(transB: true, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: weight, ldb: inDim, c: y, ldc: outDim)
         }
-        if let bias {
-            Parallel.forEachChunk(rows, grain: max(1, 16_384 / max(outDim, 1))) { range in
-                for r in range {
-                    let yr = y + r * outDim
-                    for j in 0..<outDim { yr[j] += bias[j] }
-                }
+        if let bias { addBias(bias, to: y, rows: rows, outDim: outDim) }
+    }
+
+    /// y[r, j] += bias[j] for every row, the rows split over the cores.
+    public static func addBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int, outDim: Int) {
+        Parallel.forEachChunk(rows, grain: max(1, 16_384 / max(outDim, 1))) { range in
+            for r in range {
+                let yr = y + r * outDim
+                for j in 0..<outDim { yr[j] += bias[j] }
             }
         }
     }

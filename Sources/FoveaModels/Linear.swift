@@ -44,7 +44,7 @@ public struct Linear: Sendable {
             Kernels.linear(x, rows: rows, inDim: inDim, weight: w.data, bias: bias?.data, outDim: outDim, into: y)
         case .quantized(let q):
             if rows == 1 { q.gemv(x, into: y) } else { q.gemm(x, rows: rows, into: y) }
-            if let bias { for r in 0..<rows { for j in 0..<outDim { y[r * outDim + j] += bias.data[j] } } }
+            if let bias { Kernels.addBias(bias.data, to: y, rows: rows, outDim: outDim) }
         }
     }
 

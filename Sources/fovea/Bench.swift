@@ -96,6 +96,9 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "| sgemm 2048³ | %.1f GFLOP/s |", KernelBench.sgemm(runs: runs)))
         print("|---|---|")
         print(String(format: "| bf16 → f32 at load | %.2f G elements/s |", KernelBench.bf16Conversion()))
+        if let bf16 = KernelBench.bf16Product(runs: runs) {
+            print(String(format: "| bf16 × bf16 2048³ (%@) | %.1f GFLOP/s |", QuantizedMatrix.bf16ProductName, bf16))
+        }
         print("\nSelective decode attention (32 heads, 4 KV heads, head dim 64) over \(selectiveRows) cached rows:\n")
         print("| attended rows | share | attention time | × time at 100% |")
         print("|---|---|---|---|")

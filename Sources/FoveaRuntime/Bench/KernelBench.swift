@@ -25,6 +25,25 @@ public enum KernelBench {
         return 2 * pow(Double(n), 3) / median(times) / 1e9
     }
 
+    /// GFLOP/s of the bf16 × bf16 many-row product (`--activations bf16`) on a 2048-row activation
+    /// block against a 2048² bf16 matrix, packing included; nil without AVX-512 BF16.
+    public static func bf16Product(n: Int = 2048, runs: Int) -> Double? {
+        guard QuantizedMatrix.bf16KernelAvailable else { return nil }
+        var rng = SplitMix64(seed: 2)
+        let w = (0..<(n * n)).map { _ in Float(rng.next() % 1000) / 1000 - 0.5 }
+        let x = Tensor(zeros: [n, n]), y = Tensor(zeros: [n, n])
+        for i in 0..<(n * n) { x.data[i] = Float(rng.next() % 1000) / 1000 }
+        guard let q = w.withUnsafeBufferPointer({ QuantizedMatrix(type: .bf16, rows: n, cols: n, quantizing: $0.baseAddress!, activations: .bf16) }) else { return nil }
+        q.gemm(x.data, rows: n, into: y.data)
+        var times: [Double] = []
+        for _ in 0..<max(runs, 3) {
+            let t = now()
+            q.gemm(x.data, rows: n, into: y.data)
+            times.append(now() - t)
+        }
+        return 2 * pow(Double(n), 3) / median(times) / 1e9
+    }
+
     /// G elements/s converting bf16 to float32, what a bf16 checkpoint costs at load.
     public static func bf16Conversion() -> Double {
         let count = 128 << 20
