@@ -10,6 +10,7 @@
 // 24 zmm registers over the whole row length; products are not blocked over k, because a 12-row
 // activation panel (≤ 384 KB at 16,384 columns) and a 32-row weight panel stay in L2.
 #include "fovea_quant.h"
+#include "panel_gemm.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,7 +81,9 @@ void fovea_bf16_pack_act(const float *x, int n, int k, void *out, int p0, int p1
 }
 
 // Weight rows [r, r + NR) of `w` into a panel; rows past `rows` are zero.
-static void pack_weights(const uint8_t *w, size_t row_bytes, int k, int r, int rows, uint32_t *panel) {
+static void pack_weights(int type, const uint8_t *w, size_t row_bytes, int k, int r, int rows, void *out) {
+    (void)type;
+    uint32_t *panel = (uint32_t *)out;
     const int pairs = (k + 1) / 2;
     for (int i = 0; i < NR; i++) {
         const uint16_t *row = r + i < rows ? (const uint16_t *)(w + (size_t)(r + i) * row_bytes) : NULL;
@@ -96,7 +99,9 @@ static void pack_weights(const uint8_t *w, size_t row_bytes, int k, int r, int r
 }
 
 // The scalar twin: the same rounded operands, each pair's two products added in turn.
-static void tile_scalar(const uint32_t *a, const uint32_t *b, int pairs, float *c) {
+static void tile_scalar(const void *av, const void *bv, int k, float *c) {
+    const uint32_t *a = (const uint32_t *)av, *b = (const uint32_t *)bv;
+    const int pairs = (k + 1) / 2;
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) {
             float s = 0;
@@ -111,7 +116,9 @@ static void tile_scalar(const uint32_t *a, const uint32_t *b, int pairs, float *
 
 #ifdef FOVEA_X86
 __attribute__((target("avx512f,avx512bf16")))
-static void tile_avx512(const uint32_t *a, const uint32_t *b, int pairs, float *c) {
+static void tile_avx512(const void *av, const void *bv, int k, float *c) {
+    const uint32_t *a = (const uint32_t *)av, *b = (const uint32_t *)bv;
+    const int pairs = (k + 1) / 2;
     __m512 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int p = 0; p < pairs; p++, a += MR, b += NR) {
@@ -131,27 +138,10 @@ static void tile_avx512(const uint32_t *a, const uint32_t *b, int pairs, float *
 
 void fovea_bf16_gemm(const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
                      int r0, int r1, void *panel, int variant) {
-    const int pairs = (k + 1) / 2;
-    const uint32_t *a = (const uint32_t *)act;
-    uint32_t *b = (uint32_t *)panel;
-    float tile[MR * NR];
-    int vector = 0;
+    fovea_tile_fn tile = tile_scalar;
 #ifdef FOVEA_X86
-    vector = variant != 0 && fovea_bf16_gemm_available();
+    if (variant != 0 && fovea_bf16_gemm_available()) tile = tile_avx512;
 #endif
-    (void)variant;
-    for (int r = r0; r < r1; r += NR) {
-        pack_weights((const uint8_t *)w, row_bytes, k, r, r1 < rows ? r1 : rows, b);
-        const int cols = (r1 - r) < NR ? r1 - r : NR;
-        for (int m = 0; m < n; m += MR) {
-            const uint32_t *ap = a + (size_t)(m / MR) * MR * pairs;
-#ifdef FOVEA_X86
-            if (vector) tile_avx512(ap, b, pairs, tile);
-            else
-#endif
-                tile_scalar(ap, b, pairs, tile);
-            const int h = n - m < MR ? n - m : MR;
-            for (int i = 0; i < h; i++) memcpy(y + (size_t)(m + i) * ldy + r, tile + i * NR, sizeof(float) * (size_t)cols);
-        }
-    }
+    fovea_panel_gemm(FOVEA_BF16, w, row_bytes, k, rows, act, (size_t)MR * (size_t)((k + 1) / 2) * 4, n, y, ldy, r0, r1, panel,
+                     MR, NR, pack_weights, tile);
 }

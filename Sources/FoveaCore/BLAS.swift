@@ -62,6 +62,20 @@ public enum BLAS {
         #endif
     }
 
+    /// OpenBLAS's thread count when Fovea first asked (OPENBLAS_NUM_THREADS or the cores).
+    public static let startupThreads: Int = threads
+
+    /// A stage whose big products run on Fovea's own kernels (bf16 × bf16, Q8_0 × Q8_0) leaves
+    /// OpenBLAS only attention's small products, and its threads, spinning between calls, would
+    /// take the cores from Fovea's (TinyLLaVA shapes' bf16 vision on 2 cores: 2.51 s with two
+    /// OpenBLAS threads, 1.88 s with one). Such a stage runs OpenBLAS on one thread, and the
+    /// attention kernel splits heads over the cores instead; stages that multiply through sgemm
+    /// get the start-up count back. Called at the start of the vision tower and of prefill.
+    public static func fitThreads(ownProducts: Bool) {
+        let want = ownProducts ? 1 : startupThreads
+        if threads != want { setThreads(want) }
+    }
+
     public static func setThreads(_ n: Int) {
         #if !canImport(Accelerate)
         openblas_set_num_threads(Int32(n))

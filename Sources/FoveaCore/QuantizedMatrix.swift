@@ -101,6 +101,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
         case float
         /// x is quantised per 32-value block as ggml does (Q8_0, Q8_1 for Q4_1), integer dot products:
         /// llama.cpp's arithmetic, fewer instructions, ~1% logit error on SmolLM2 from activation outliers.
+        /// Q8_0 matrices also multiply many rows this way (prefill, vision) where the CPU has
+        /// AVX-512 VNNI; the other formats' many-row products stay float through sgemm.
         case int8
         /// For bf16 weights: products of many rows (prefill, the vision tower) round x to bf16 and
         /// multiply with vdpbf16ps, as PyTorch's bf16 autocast and llama.cpp's BF16 path do —
@@ -111,6 +113,19 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// Whether many-row products of this matrix run the bf16 × bf16 kernel.
     public var usesBF16Product: Bool { type == .bf16 && activations == .bf16 }
+
+    /// Whether many-row products of this matrix run one of Fovea's register-blocked kernels on
+    /// this CPU (bf16 × bf16, or Q8_0 × Q8_0 with int8 activations) rather than sgemm.
+    public var usesOwnManyRowProduct: Bool {
+        (usesBF16Product && Self.bf16KernelAvailable) || (type == .q8_0 && activations == .int8 && Self.q8KernelAvailable)
+            || ((type == .f16 || type == .bf16) && Self.halfKernelAvailable)
+    }
+
+    /// Whether this CPU has AVX-512F for the F16/BF16 × float32 many-row kernel.
+    public static var halfKernelAvailable: Bool { fovea_half_gemm_available() != 0 }
+
+    /// Whether this CPU has AVX-512 VNNI for the Q8_0 × Q8_0 many-row kernel.
+    public static var q8KernelAvailable: Bool { fovea_q8_gemm_available() != 0 }
 
     /// Whether this CPU has AVX-512 BF16 for the bf16 × bf16 kernel.
     public static var bf16KernelAvailable: Bool { fovea_bf16_gemm_available() != 0 }
@@ -159,6 +174,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
             fovea_bf16_round(x, rounded.pointer, Int32(n * cols))
             return widenedGemm(rounded.pointer, rows: n, into: y, band: band)
         }
+        if type == .q8_0 && activations == .int8 && Self.q8KernelAvailable { return gemmQ8(x, rows: n, into: y) }
+        if (type == .f16 || type == .bf16) && Self.halfKernelAvailable && band == nil { return gemmHalf(x, rows: n, into: y) }
         widenedGemm(x, rows: n, into: y, band: band)
     }
 
@@ -166,21 +183,50 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// repacks 32-row weight panels and keeps a 12 × 32 tile of sums in registers. `variant` 0
     /// forces the scalar twin (tests).
     public func gemmBF16(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, variant: Int32 = -1) {
-        let panels = (n + Int(fovea_bf16_panel_rows()) - 1) / Int(fovea_bf16_panel_rows())
-        let packed = WideningScratch.take((fovea_bf16_act_bytes(Int32(n), Int32(cols)) + 3) / 4)
+        packedGemm(x, rows: n, into: y, panelRows: fovea_bf16_panel_rows(), actBytes: fovea_bf16_act_bytes,
+                   pack: fovea_bf16_pack_act, weightPanelBytes: fovea_bf16_weight_panel_bytes, product: fovea_bf16_gemm, variant: variant)
+    }
+
+    /// Q8_0 × Q8_0 with vpdpbusd (llama.cpp's arithmetic): x quantised per block and packed once,
+    /// a 6 × 32 tile of int32 block sums folded into float32 sums per block. `variant` 0 forces
+    /// the scalar twin (tests).
+    public func gemmQ8(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, variant: Int32 = -1) {
+        packedGemm(x, rows: n, into: y, panelRows: fovea_q8_panel_rows(), actBytes: fovea_q8_act_bytes,
+                   pack: fovea_q8_pack_act, weightPanelBytes: fovea_q8_weight_panel_bytes, product: fovea_q8_gemm, variant: variant)
+    }
+
+    /// F16/BF16 × float32 (the float path): each thread widens 32-row weight panels into L2 and
+    /// keeps a 12 × 32 tile of float32 sums in registers, instead of widening bands for sgemm.
+    public func gemmHalf(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, variant: Int32 = -1) {
+        let format = type.rawValue
+        packedGemm(x, rows: n, into: y, panelRows: fovea_half_panel_rows(), actBytes: fovea_half_act_bytes,
+                   pack: fovea_half_pack_act, weightPanelBytes: fovea_half_weight_panel_bytes,
+                   product: { fovea_half_gemm(format, $0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) }, variant: variant)
+    }
+
+    /// The register-blocked products' common frame: activations packed in panels over the cores,
+    /// then 32-row weight panels split over the cores, each thread with its own repacking buffer.
+    private func packedGemm(
+        _ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, panelRows: Int32,
+        actBytes: (Int32, Int32) -> Int,
+        pack: (UnsafePointer<Float>?, Int32, Int32, UnsafeMutableRawPointer?, Int32, Int32) -> Void,
+        weightPanelBytes: (Int32) -> Int,
+        product: (UnsafeRawPointer?, Int, Int32, Int32, UnsafeRawPointer?, Int32, UnsafeMutablePointer<Float>?, Int, Int32, Int32, UnsafeMutableRawPointer?, Int32) -> Void,
+        variant: Int32
+    ) {
+        let panels = (n + Int(panelRows) - 1) / Int(panelRows)
+        let packed = WideningScratch.take((actBytes(Int32(n), Int32(cols)) + 3) / 4)
         defer { WideningScratch.give(packed) }
         let act = UnsafeMutableRawPointer(packed.pointer)
         let (k, total, w, rb) = (Int32(cols), Int32(rows), data, rowBytes)
         Parallel.forEachChunk(panels, grain: 4) { range in
-            fovea_bf16_pack_act(x, Int32(n), k, act, Int32(range.lowerBound), Int32(range.upperBound))
+            pack(x, Int32(n), k, act, Int32(range.lowerBound), Int32(range.upperBound))
         }
-        // Chunks of whole 32-row weight panels.
-        let weightPanels = (rows + 31) / 32
-        Parallel.forEachChunk(weightPanels, grain: 2) { range in
-            let panel = UnsafeMutableRawPointer.allocate(byteCount: fovea_bf16_weight_panel_bytes(k), alignment: 64)
+        Parallel.forEachChunk((rows + 31) / 32, grain: 2) { range in
+            let panel = UnsafeMutableRawPointer.allocate(byteCount: weightPanelBytes(k), alignment: 64)
             defer { panel.deallocate() }
-            fovea_bf16_gemm(w, rb, k, total, act, Int32(n), y, rows, Int32(range.lowerBound * 32),
-                            Int32(min(rows, range.upperBound * 32)), panel, variant)
+            product(w, rb, k, total, act, Int32(n), y, rows, Int32(range.lowerBound * 32),
+                    Int32(min(rows, range.upperBound * 32)), panel, variant)
         }
     }
 

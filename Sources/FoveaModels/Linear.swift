@@ -48,6 +48,11 @@ public struct Linear: Sendable {
         }
     }
 
+    /// Whether many-row products run one of Fovea's own kernels on this CPU, not sgemm.
+    public var usesOwnManyRowProduct: Bool {
+        if case .quantized(let q) = weights { q.usesOwnManyRowProduct } else { false }
+    }
+
     /// Row `r` of the weight as float32 (embedding lookups).
     public func row(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         switch weights {

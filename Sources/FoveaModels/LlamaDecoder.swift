@@ -118,11 +118,9 @@ public struct LlamaDecoder: Sendable {
         return counts
     }
 
-    /// Whether the layers' matrices multiply many rows with the bf16 × bf16 kernel.
-    public var usesBF16Products: Bool {
-        layers.contains { l in
-            [l.wq, l.wo, l.w1].contains { if case .quantized(let q) = $0.weights { q.usesBF16Product } else { false } }
-        }
+    /// Whether the layers' matrices multiply many rows with Fovea's own kernels, not sgemm.
+    public var usesOwnManyRowProducts: Bool {
+        layers.contains { l in [l.wq, l.wo, l.w1].contains(where: \.usesOwnManyRowProduct) }
     }
 
     /// Bytes the weights hold in memory (quantised matrices at their stored size).
@@ -172,6 +170,7 @@ public struct LlamaDecoder: Sendable {
     ) throws -> Tensor {
         let c = config
         var L = x.shape[0]
+        if L > 1 { BLAS.fitThreads(ownProducts: usesOwnManyRowProducts) }
         let d = c.hiddenSize
         let qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim
         guard origins.count == L else {

@@ -43,7 +43,6 @@ public struct LoadedModel: Sendable {
                 try TokenizerLoader.load(gguf: file, imagePlaceholder: clip == nil ? nil : model.config.imageTokenId)
             }
             let found = ChatTemplate.detection(jinja: file.metadata["tokenizer.chat_template"]?.string, modelType: model.config.text.modelType)
-            BLAS.settleThreads(for: model)
             var loaded = LoadedModel(model: model, tokenizer: tok, tokenizerError: problem, template: found.template, templateGuessed: found.guessed)
             if let clip { (loaded.processor, loaded.processorError) = attempt("image processor") { try ImageProcessor(mmproj: clip) } }
             return loaded
@@ -55,7 +54,6 @@ public struct LoadedModel: Sendable {
         try checkWeights(config, bytes: convert.map { Int(Double(config.parameterEstimate) * $0.bytesPerWeight) } ?? MemoryBudget.weightBytes(config), path: path)
         let store = try WeightStore(directory: path)
         let model = try VisionLanguageModel(config: config, weights: try convert.map { try ConvertedWeights(store, to: $0, activations: activations) } ?? store, name: path)
-        BLAS.settleThreads(for: model)
         let fm = FileManager.default
         let tokPath = path + "/tokenizer.json"
         let (tok, problem) = fm.fileExists(atPath: tokPath) ? attempt("tokenizer") { try TokenizerLoader.load(path: tokPath) } : (nil, nil)
@@ -90,16 +88,5 @@ public struct LoadedModel: Sendable {
         do { return (try load(), nil) } catch let e as FoveaError { return (nil, e) } catch {
             return (nil, .invalidInput(reason: "\(what): \(error.localizedDescription)"))
         }
-    }
-}
-
-extension BLAS {
-    /// When bf16 × bf16 products do a model's big multiplications on Fovea's threads, OpenBLAS is
-    /// left with attention's small products, and its threads, spinning between calls, would take
-    /// the cores from Fovea's (TinyLLaVA shapes on 2 cores: vision 2.51 s with two OpenBLAS
-    /// threads, 1.88 s with one). It then runs one thread, and the attention kernel splits heads
-    /// over the cores instead.
-    public static func settleThreads(for model: VisionLanguageModel) {
-        if model.decoder.usesBF16Products && QuantizedMatrix.bf16KernelAvailable && threads > 1 { setThreads(1) }
     }
 }

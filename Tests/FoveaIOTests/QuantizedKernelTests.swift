@@ -184,6 +184,26 @@ struct QuantizedKernelTests {
     }
 }
 
+/// F16/BF16 weights × float32 activations, many rows: the register-blocked kernel against its
+/// scalar twin (same fused multiply-adds in the same order: the same bits), on partial panels.
+@Suite("F16/BF16 × float32 matrix products")
+struct HalfProductTests {
+    @Test("vector kernel = scalar twin", arguments: [QuantType.f16, .bf16])
+    func twin(_ type: QuantType) throws {
+        let (rows, cols, n) = (70, 96, 13)
+        let dense = QuantizedKernelTests.activations(rows * cols, seed: 41).map { $0 * 0.05 }
+        let x = QuantizedKernelTests.activations(n * cols, seed: 42)
+        let q = try #require(dense.withUnsafeBufferPointer { QuantizedMatrix(type: type, rows: rows, cols: cols, quantizing: $0.baseAddress!) })
+        var vector = [Float](repeating: .nan, count: n * rows), scalar = vector
+        x.withUnsafeBufferPointer { xp in
+            q.gemmHalf(xp.baseAddress!, rows: n, into: &vector)
+            q.gemmHalf(xp.baseAddress!, rows: n, into: &scalar, variant: 0)
+        }
+        #expect(vector == scalar)
+        #expect(!vector.contains { $0.isNaN })
+    }
+}
+
 /// Weights converted at load (`--weights bf16|f16|q8_0|q4_0|q4_1`): each format's rounding stays
 /// within its step, and a value that a format holds exactly comes back unchanged.
 @Suite("Converting float weights into stored formats")
@@ -284,6 +304,39 @@ struct BF16ProductTests {
                 #expect(abs(vector[i] - want[r]) <= bound, "vector [\(m), \(r)]: \(vector[i]) against \(want[r])")
                 #expect(abs(scalar[i] - want[r]) <= bound, "scalar [\(m), \(r)]")
                 #expect(abs(dispatched[i] - want[r]) <= bound, "gemm [\(m), \(r)]")
+            }
+        }
+    }
+}
+
+/// The Q8_0 × Q8_0 many-row product (`--activations int8` prefill): the VNNI kernel against its
+/// scalar twin (the same integer block sums and scale products, so the same bits) and against
+/// the one-row int8 product decode uses, on shapes with partial 6-row and 32-row panels.
+@Suite("Q8_0 × Q8_0 matrix products")
+struct Q8ProductTests {
+    @Test("vector kernel = scalar twin; each row = the one-row int8 product", arguments: [(1, 64), (7, 96), (13, 1024)])
+    func product(_ shape: (Int, Int)) throws {
+        let (n, cols) = shape
+        let rows = 70
+        let dense = QuantizedKernelTests.activations(rows * cols, seed: 31).map { $0 * 0.05 }
+        let x = QuantizedKernelTests.activations(n * cols, seed: 32)
+        let q = try #require(dense.withUnsafeBufferPointer { QuantizedMatrix(type: .q8_0, rows: rows, cols: cols, quantizing: $0.baseAddress!, activations: .int8) })
+        var vector = [Float](repeating: .nan, count: n * rows), scalar = vector, dispatched = vector
+        x.withUnsafeBufferPointer { xp in
+            q.gemmQ8(xp.baseAddress!, rows: n, into: &vector)
+            q.gemmQ8(xp.baseAddress!, rows: n, into: &scalar, variant: 0)
+            q.gemm(xp.baseAddress!, rows: n, into: &dispatched)
+        }
+        #expect(vector == scalar)
+        if QuantizedMatrix.q8KernelAvailable { #expect(dispatched == vector) }
+        var w = [Float](repeating: 0, count: rows * cols)
+        w.withUnsafeMutableBufferPointer { o in for r in 0..<rows { q.dequantize(row: r, into: o.baseAddress! + r * cols) } }
+        for m in 0..<n {
+            var one = [Float](repeating: 0, count: rows)
+            x.withUnsafeBufferPointer { q.gemv($0.baseAddress! + m * cols, into: &one, activations: .int8) }
+            for r in 0..<rows {
+                let scale = (0..<cols).reduce(Float(0)) { $0 + abs(w[r * cols + $1] * x[m * cols + $1]) }
+                #expect(abs(vector[m * rows + r] - one[r]) <= 1e-6 * scale + 1e-30, "[\(m), \(r)]: \(vector[m * rows + r]) against \(one[r])")
             }
         }
     }

@@ -14,7 +14,7 @@ For each file type, medians of --runs:
                  (llama-mtmd-cli; fovea generate)
 PyTorch (transformers, float32 weights, 2 threads) from scripts/bench_torch.py on the same shapes.
 
-    python3 scripts/llamacpp/side_by_side.py [--runs 3] [--types f16,q8_0] [--no-torch] [--out FILE.json]
+    python3 scripts/llamacpp/side_by_side.py [--runs 3] [--types f16,q8_0] [--activations float|int8] [--no-torch] [--out FILE.json]
 
 Builds what is missing first: llama.cpp (scripts/llamacpp/build.sh), Fovea (swift build -c
 release), the random checkpoint and its GGUF files under .cache/sbs/.
@@ -76,13 +76,13 @@ def llama_cpp(bin_dir, text, mmproj, runs):
     return out
 
 
-def fovea(text, mmproj, runs):
+def fovea(text, mmproj, runs, activations):
     exe = os.path.join(ROOT, ".build/release/fovea")
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         def bench(name, *args):
             path = os.path.join(tmp, name + ".json")
-            sh([exe, "bench", "--model", text, "--runs", str(runs), "--json", path, *args])
+            sh([exe, "bench", "--model", text, "--runs", str(runs), "--json", path, "--activations", activations, *args])
             with open(path) as f:
                 return json.load(f)["rows"][0]
         img = bench("image", "--mmproj", mmproj, "--image", IMAGE, "--prompt-tokens", "14", "--decode", "1")
@@ -92,7 +92,7 @@ def fovea(text, mmproj, runs):
     rss = []
     for _ in range(runs):
         r = subprocess.run(["/usr/bin/time", "-v", exe, "generate", "--model", text, "--mmproj", mmproj, "--image", IMAGE,
-                            "--prompt", PROMPT, "--max-tokens", "16"], text=True, capture_output=True, check=True)
+                            "--prompt", PROMPT, "--max-tokens", "16", "--activations", activations], text=True, capture_output=True, check=True)
         rss.append(max_rss_gb(r.stderr))
     out["peak_rss_gb"] = statistics.median(rss)
     return out
@@ -109,15 +109,16 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--types", default="f16,q8_0")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--activations", default="float", help="Fovea's --activations: float, or int8 (llama.cpp's arithmetic)")
     ap.add_argument("--out", help="also write the figures as JSON")
     args = ap.parse_args()
     types = args.types.split(",")
     bin_dir, gguf = prepare(types)
     mmproj = os.path.join(gguf, "mmproj-tinyllava-f16.gguf")
-    results = {"machine": sh(["bash", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc"]).stdout.split()}
+    results = {"activations": args.activations, "machine": sh(["bash", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc"]).stdout.split()}
     for t in types:
         text = os.path.join(gguf, f"tinyllava-{t}.gguf")
-        results[t] = {"fovea": fovea(text, mmproj, args.runs), "llama.cpp": llama_cpp(bin_dir, text, mmproj, args.runs)}
+        results[t] = {"fovea": fovea(text, mmproj, args.runs, args.activations), "llama.cpp": llama_cpp(bin_dir, text, mmproj, args.runs)}
         print(t, json.dumps(results[t]), flush=True)
     if not args.no_torch:
         results["torch_f32"] = torch_figures(args.runs)

@@ -61,4 +61,30 @@ void fovea_bf16_pack_act(const float *x, int n, int k, void *out, int p0, int p1
 void fovea_bf16_gemm(const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
                      int r0, int r1, void *panel, int variant);
 
+// Q8_0 weights × Q8_0 activations for many rows (`--activations int8`), llama.cpp's arithmetic:
+// x quantised per 32-value block as fovea_q_quantize_act does, block sums in integers
+// (vpdpbusd on AVX-512 VNNI), scaled by both fp16 scales and summed in float32 (gemm_q8.c).
+// Same packing contract as the bf16 product: fovea_q8_pack_act over panels p0..<p1 of
+// fovea_q8_panel_rows() rows into fovea_q8_act_bytes(n, k); fovea_q8_gemm writes y[m * ldy + r]
+// for r in [r0, r1) through a panel of fovea_q8_weight_panel_bytes(k). k is a multiple of 32.
+int fovea_q8_gemm_available(void);
+int fovea_q8_panel_rows(void);
+size_t fovea_q8_act_bytes(int n, int k);
+size_t fovea_q8_weight_panel_bytes(int k);
+void fovea_q8_pack_act(const float *x, int n, int k, void *out, int p0, int p1);
+void fovea_q8_gemm(const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
+                   int r0, int r1, void *panel, int variant);
+
+// F16 or BF16 weights (`type`) × float32 activations for many rows, the float path's arithmetic
+// without widening bands of the matrix for sgemm (gemm_half.c, AVX-512F). Same contract as the
+// products above: fovea_half_pack_act, then fovea_half_gemm through a panel of
+// fovea_half_weight_panel_bytes(k).
+int fovea_half_gemm_available(void);
+int fovea_half_panel_rows(void);
+size_t fovea_half_act_bytes(int n, int k);
+size_t fovea_half_weight_panel_bytes(int k);
+void fovea_half_pack_act(const float *x, int n, int k, void *out, int p0, int p1);
+void fovea_half_gemm(int type, const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
+                     int r0, int r1, void *panel, int variant);
+
 #endif

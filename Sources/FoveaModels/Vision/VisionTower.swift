@@ -98,6 +98,7 @@ extension VisionTower {
         receivedAttentionLayers: Set<Int> = []
     ) throws -> VisionOutput {
         let c = config
+        BLAS.fitThreads(ownProducts: blocks.contains { $0.fc1.usesOwnManyRowProduct })
         let d = c.hiddenSize, T = c.patches + 1, rows = P * T
         let fl = featureLayers.count
         let x = Tensor(zeros: [rows, d])                         // residual stream [P·T, D]

@@ -28,7 +28,6 @@ public struct BenchSubject {
         let weights: any TensorSource = try convert.map { try ConvertedWeights(random, to: $0, activations: activations) } ?? random
         let model = try VisionLanguageModel(config: config, weights: weights,
                                             name: "\(shape.name) (random weights\(convert.map { ", \($0)" } ?? ""))")
-        BLAS.settleThreads(for: model)
         let image = try shape.imageProcessor()(try noiseImage(side: shape.imageSide))
         return BenchSubject(model: model, name: "--shape \(shape.name): \(shape.summary)", image: image,
                             prompt: prompt(textTokens: textTokens, config: config, withImage: true))
