@@ -130,6 +130,15 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Whether this CPU has AVX-512 BF16 for the bf16 × bf16 kernel.
     public static var bf16KernelAvailable: Bool { fovea_bf16_gemm_available() != 0 }
 
+    /// Fovea's own many-row kernels this CPU runs, for reports.
+    public static var manyRowKernels: String {
+        var own: [String] = []
+        if halfKernelAvailable { own.append("F16/BF16 × f32 AVX-512") }
+        if q8KernelAvailable { own.append("Q8_0 × Q8_0 VNNI (--activations int8)") }
+        if bf16KernelAvailable { own.append("bf16 × bf16 vdpbf16ps (--activations bf16)") }
+        return own.isEmpty ? "sgemm on widened bands" : own.joined(separator: ", ") + "; other formats sgemm on widened bands"
+    }
+
     /// The kernel many-row bf16 products use on this CPU.
     public static var bf16ProductName: String {
         bf16KernelAvailable ? "AVX-512 BF16 (vdpbf16ps)" : "bf16-rounded activations through sgemm"

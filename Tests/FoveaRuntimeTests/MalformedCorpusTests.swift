@@ -102,6 +102,11 @@ struct KernelChoiceTests {
         let line = try #require(try inspect([:]).split(separator: "\n").first { $0.hasPrefix("kernels:") })
         let core = try #require(line.split(separator: " ").dropFirst(2).first).description
         #expect(BLAS.betterCore(chosen: core, flags: CPUFeatures.flags) == nil, "\(line)")
+        // Fovea's own many-row kernels are chosen wherever the CPU has their instructions.
+        let flags = CPUFeatures.flags
+        if flags.contains("avx512f") { #expect(line.contains("F16/BF16 × f32 AVX-512"), "\(line)") }
+        if flags.contains("avx512f") && flags.contains("avx512_vnni") { #expect(line.contains("Q8_0 × Q8_0 VNNI"), "\(line)") }
+        if flags.contains("avx512f") && flags.contains("avx512_bf16") { #expect(line.contains("vdpbf16ps"), "\(line)") }
         let forced = try inspect(["OPENBLAS_CORETYPE": "Prescott", "FOVEA_KEEP_BLAS_CORE": "0"])
         if CPUFeatures.avx2 {
             #expect(forced.contains("OpenBLAS had chosen Prescott, corrected") && !forced.contains("OpenBLAS Prescott kernels"), "\(forced)")
