@@ -151,6 +151,13 @@ static void f16_to_f32_f16c(const uint16_t *h, float *out, int n) {
 static int takes_q8_1(int type) { return type != FOVEA_Q8_0 && type != FOVEA_Q4_0; }
 size_t fovea_q_act_block_bytes(int type) { return takes_q8_1(type) ? 36 : 34; }
 
+// roundf (halves away from zero), written so the compiler vectorises it: x86 has no such rounding
+// mode, and the libm call was 4% of a Q8_0 prefill. Exact for |v| < 2^23.
+static inline float round_away(float v) {
+    const float t = truncf(v);
+    return t + (fabsf(v - t) >= 0.5f ? copysignf(1.0f, v) : 0.0f);
+}
+
 void fovea_q_quantize_act(int type, const float *x, void *out, int n) {
     uint8_t *o = (uint8_t *)out;
     const size_t bb = fovea_q_act_block_bytes(type);
@@ -163,7 +170,7 @@ void fovea_q_quantize_act(int type, const float *x, void *out, int n) {
         memcpy(o, &dh, 2);
         int8_t *q = (int8_t *)(o + (takes_q8_1(type) ? 4 : 2));
         int sum = 0;
-        for (int j = 0; j < 32; j++) { q[j] = (int8_t)roundf(xb[j] * id); sum += q[j]; }
+        for (int j = 0; j < 32; j++) { q[j] = (int8_t)round_away(xb[j] * id); sum += q[j]; }
         if (takes_q8_1(type)) { uint16_t sh = f32_to_fp16(d * (float)sum); memcpy(o + 2, &sh, 2); }
     }
 }
