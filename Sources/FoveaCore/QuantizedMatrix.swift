@@ -178,10 +178,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
         if usesBF16Product {
             if Self.bf16KernelAvailable { return gemmBF16(x, rows: n, into: y) }
             // The same operands without the instruction: x rounded to bf16, then the float path.
-            let rounded = WideningScratch.take(n * cols)
-            defer { WideningScratch.give(rounded) }
-            fovea_bf16_round(x, rounded.pointer, Int32(n * cols))
-            return widenedGemm(rounded.pointer, rows: n, into: y, band: band)
+            let rounded = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * cols))
+            defer { rounded.deallocate() }
+            fovea_bf16_round(x, rounded, Int32(n * cols))
+            return Self.halfKernelAvailable && band == nil ? gemmHalf(rounded, rows: n, into: y) : widenedGemm(rounded, rows: n, into: y, band: band)
         }
         if type == .q8_0 && activations == .int8 && Self.q8KernelAvailable { return gemmQ8(x, rows: n, into: y) }
         if (type == .f16 || type == .bf16) && Self.halfKernelAvailable && band == nil { return gemmHalf(x, rows: n, into: y) }
