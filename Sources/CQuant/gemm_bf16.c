@@ -11,6 +11,7 @@
 // activation panel (≤ 384 KB at 16,384 columns) and a 32-row weight panel stay in L2.
 #include "fovea_quant.h"
 #include "panel_gemm.h"
+#include "half_float.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,20 +21,6 @@
 #endif
 
 enum { MR = 12, NR = 32 };
-
-static inline uint16_t bf16_round(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFF) > 0x7F800000) return (uint16_t)((u >> 16) | 0x40);
-    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
-}
-
-static inline float bf16_value(uint16_t h) {
-    const uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 int fovea_bf16_gemm_available(void) {
 #ifdef FOVEA_X86
@@ -49,7 +36,7 @@ int fovea_bf16_gemm_available(void) {
 }
 
 void fovea_bf16_round(const float *x, float *y, int n) {
-    for (int i = 0; i < n; i++) y[i] = bf16_value(bf16_round(x[i]));
+    for (int i = 0; i < n; i++) y[i] = bf16_to_f32(f32_to_bf16(x[i]));
 }
 
 int fovea_bf16_panel_rows(void) { return MR; }
@@ -70,8 +57,8 @@ void fovea_bf16_pack_act(const float *x, int n, int k, void *out, int p0, int p1
             for (int j = 0; j < pairs; j++) {
                 uint16_t lo = 0, hi = 0;
                 if (m < n) {
-                    lo = bf16_round(row[2 * j]);
-                    hi = 2 * j + 1 < k ? bf16_round(row[2 * j + 1]) : 0;
+                    lo = f32_to_bf16(row[2 * j]);
+                    hi = 2 * j + 1 < k ? f32_to_bf16(row[2 * j + 1]) : 0;
                 }
                 o[((size_t)j * MR + i) * 2] = lo;
                 o[((size_t)j * MR + i) * 2 + 1] = hi;
@@ -107,8 +94,8 @@ static void tile_scalar(const void *av, const void *bv, int k, float *c) {
             float s = 0;
             for (int p = 0; p < pairs; p++) {
                 const uint32_t x = a[(size_t)p * MR + i], y = b[(size_t)p * NR + j];
-                s += bf16_value((uint16_t)x) * bf16_value((uint16_t)y);
-                s += bf16_value((uint16_t)(x >> 16)) * bf16_value((uint16_t)(y >> 16));
+                s += bf16_to_f32((uint16_t)x) * bf16_to_f32((uint16_t)y);
+                s += bf16_to_f32((uint16_t)(x >> 16)) * bf16_to_f32((uint16_t)(y >> 16));
             }
             c[i * NR + j] = s;
         }

@@ -10,6 +10,7 @@
 // float32 sums with the two scales.
 #include "fovea_quant.h"
 #include "panel_gemm.h"
+#include "half_float.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +21,6 @@
 #endif
 
 enum { MR = 6, NR = 32, QB = 8 };   // QB: 4-byte groups per 32-value block
-
-static inline float half_value(uint16_t h) {
-    // fp16 → float32 without F16C, exact for every finite value ggml writes as a scale.
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1F, mant = h & 0x3FF;
-    float f;
-    if (e == 0) f = ldexpf((float)mant, -24);
-    else if (e == 31) { const uint32_t bits = 0x7F800000 | mant << 13; memcpy(&f, &bits, 4); }
-    else { const uint32_t bits = (e + 112) << 23 | mant << 13; memcpy(&f, &bits, 4); }
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u |= sign;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 int fovea_q8_gemm_available(void) {
 #ifdef FOVEA_X86
@@ -73,7 +60,7 @@ void fovea_q8_pack_act(const float *x, int n, int k, void *out, int p0, int p1) 
                 else memset(block, 0, sizeof block);
                 uint16_t dh;
                 memcpy(&dh, block, 2);
-                scales[i] = half_value(dh);
+                scales[i] = fp16_to_f32(dh);
                 int32_t s = 0;
                 for (int j = 0; j < 32; j++) s += (int8_t)block[2 + j];
                 sums[i] = s;
@@ -101,7 +88,7 @@ static void pack_weights(int type, const uint8_t *w, size_t row_bytes, int k, in
             const uint8_t *blk = w + (size_t)(r + i) * row_bytes + (size_t)b * 34;
             uint16_t dh;
             memcpy(&dh, blk, 2);
-            scales[i] = half_value(dh);
+            scales[i] = fp16_to_f32(dh);
             for (int q = 0; q < QB; q++) {
                 uint32_t word;
                 memcpy(&word, blk + 2 + 4 * q, 4);

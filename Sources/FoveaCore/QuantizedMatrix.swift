@@ -176,12 +176,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// `band` overrides the rows per band (tests).
     public func gemm(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, band: Int? = nil) {
         if usesBF16Product {
-            if Self.bf16KernelAvailable { return gemmBF16(x, rows: n, into: y) }
-            // The same operands without the instruction: x rounded to bf16, then the float path.
-            let rounded = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * cols))
-            defer { rounded.deallocate() }
-            fovea_bf16_round(x, rounded, Int32(n * cols))
-            return Self.halfKernelAvailable && band == nil ? gemmHalf(rounded, rows: n, into: y) : widenedGemm(rounded, rows: n, into: y, band: band)
+            return Self.bf16KernelAvailable && band == nil ? gemmBF16(x, rows: n, into: y) : gemmRoundedBF16(x, rows: n, into: y, band: band)
         }
         if type == .q8_0 && activations == .int8 && Self.q8KernelAvailable { return gemmQ8(x, rows: n, into: y) }
         if (type == .f16 || type == .bf16) && Self.halfKernelAvailable && band == nil { return gemmHalf(x, rows: n, into: y) }
@@ -194,6 +189,16 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public func gemmBF16(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, variant: Int32 = -1) {
         packedGemm(x, rows: n, into: y, panelRows: fovea_bf16_panel_rows(), actBytes: fovea_bf16_act_bytes,
                    pack: fovea_bf16_pack_act, weightPanelBytes: fovea_bf16_weight_panel_bytes, product: fovea_bf16_gemm, variant: variant)
+    }
+
+    /// bf16 × bf16 on a CPU without AVX-512 BF16: the same operands (x rounded to bf16) through
+    /// the float path, so answers match `gemmBF16`'s up to the order of float32 sums.
+    public func gemmRoundedBF16(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, band: Int? = nil) {
+        let rounded = WideningScratch.take(max(1, n * cols))
+        defer { WideningScratch.give(rounded) }
+        fovea_bf16_round(x, rounded.pointer, Int32(n * cols))
+        if Self.halfKernelAvailable && band == nil { return gemmHalf(rounded.pointer, rows: n, into: y) }
+        widenedGemm(rounded.pointer, rows: n, into: y, band: band)
     }
 
     /// Q8_0 × Q8_0 with vpdpbusd (llama.cpp's arithmetic): x quantised per block and packed once,
@@ -258,28 +263,29 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
 /// The float32 band `gemm` widens weights into, kept between calls: a fresh 16–64 MB buffer per
 /// product would be page-faulted and zeroed by the kernel each time (glibc maps buffers that
-/// large anew), some 4 GB a prefill for a 1.1 B model. One buffer is cached; a concurrent
-/// caller, or a larger need, allocates its own.
+/// large anew), some 4 GB a prefill for a 1.1 B model. Two buffers are cached, since the bf16
+/// fallback holds its rounded activations while the product under it takes a second; a further
+/// concurrent caller allocates its own.
 enum WideningScratch {
     private struct Buffer: @unchecked Sendable { var pointer: UnsafeMutablePointer<Float>; var capacity: Int }
-    private static let cached = Mutex<Buffer?>(nil)
+    private static let cached = Mutex<[Buffer]>([])
+    private static let slots = 2
 
     static func take(_ count: Int) -> (pointer: UnsafeMutablePointer<Float>, capacity: Int) {
-        let hit = cached.withLock { slot -> Buffer? in
-            guard let b = slot, b.capacity >= count else { return nil }
-            slot = nil
-            return b
+        let hit = cached.withLock { list -> Buffer? in
+            // The smallest buffer that fits, so a large one stays for the large need.
+            guard let i = list.indices.filter({ list[$0].capacity >= count }).min(by: { list[$0].capacity < list[$1].capacity }) else { return nil }
+            return list.remove(at: i)
         }
         if let hit { return (hit.pointer, hit.capacity) }
         return (UnsafeMutablePointer<Float>.allocate(capacity: count), count)
     }
 
     static func give(_ b: (pointer: UnsafeMutablePointer<Float>, capacity: Int)) {
-        let evicted = cached.withLock { slot -> Buffer? in
-            if let old = slot, old.capacity >= b.capacity { return Buffer(pointer: b.pointer, capacity: b.capacity) }
-            let old = slot
-            slot = Buffer(pointer: b.pointer, capacity: b.capacity)
-            return old
+        let evicted = cached.withLock { list -> Buffer? in
+            list.append(Buffer(pointer: b.pointer, capacity: b.capacity))
+            guard list.count > slots, let i = list.indices.min(by: { list[$0].capacity < list[$1].capacity }) else { return nil }
+            return list.remove(at: i)
         }
         evicted?.pointer.deallocate()
     }

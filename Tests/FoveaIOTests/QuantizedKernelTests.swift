@@ -260,8 +260,9 @@ struct WeightConversionTests {
     }
 }
 
-/// The bf16 × bf16 many-row product (`--activations bf16`): the vector kernel against its scalar
-/// twin and against float64 sums of the same bf16-rounded operands, on shapes that leave partial
+/// The bf16 × bf16 many-row product (`--activations bf16`): the vector kernel, its scalar twin and
+/// the fallback for CPUs without the instruction against float64 sums of the same bf16-rounded
+/// operands, on shapes that leave partial
 /// activation panels (12 rows) and weight panels (32 rows).
 @Suite("bf16 × bf16 matrix products")
 struct BF16ProductTests {
@@ -290,10 +291,13 @@ struct BF16ProductTests {
         w.withUnsafeMutableBufferPointer { o in for r in 0..<rows { q.dequantize(row: r, into: o.baseAddress! + r * cols) } }
         let xr = Self.rounded(x)
         var vector = [Float](repeating: .nan, count: n * rows), scalar = vector, dispatched = vector
+        var fallback = vector, banded = vector   // CPUs without AVX-512 BF16: with and without AVX-512F
         x.withUnsafeBufferPointer { xp in
             q.gemmBF16(xp.baseAddress!, rows: n, into: &vector)
             q.gemmBF16(xp.baseAddress!, rows: n, into: &scalar, variant: 0)
             q.gemm(xp.baseAddress!, rows: n, into: &dispatched)
+            q.gemmRoundedBF16(xp.baseAddress!, rows: n, into: &fallback)
+            q.gemmRoundedBF16(xp.baseAddress!, rows: n, into: &banded, band: 32)
         }
         for m in 0..<n {
             let want = QuantizedKernelTests.reference(w, Array(xr[m * cols..<(m + 1) * cols]), rows: rows, cols: cols)
@@ -304,6 +308,8 @@ struct BF16ProductTests {
                 #expect(abs(vector[i] - want[r]) <= bound, "vector [\(m), \(r)]: \(vector[i]) against \(want[r])")
                 #expect(abs(scalar[i] - want[r]) <= bound, "scalar [\(m), \(r)]")
                 #expect(abs(dispatched[i] - want[r]) <= bound, "gemm [\(m), \(r)]")
+                #expect(abs(fallback[i] - want[r]) <= bound, "rounded operands, float kernel [\(m), \(r)]")
+                #expect(abs(banded[i] - want[r]) <= bound, "rounded operands, sgemm [\(m), \(r)]")
             }
         }
     }
