@@ -1,4 +1,5 @@
 import Foundation
+import CQuant
 
 /// Element-wise and row-wise kernels on contiguous float32 buffers.
 /// Shapes are given as sizes; every kernel writes to an explicit output
@@ -90,9 +91,9 @@ public enum Kernels {
                     x[i] = 0.5 * v * (1 + tanhf(0.79788456080286536 * (v + 0.044715 * v * v * v)))
                 }
             case .quickGelu:
-                for i in range { let v = x[i]; x[i] = v / (1 + expf(-1.702 * v)) }
+                fovea_swish(x + range.lowerBound, nil, Int32(range.count), 1.702, -1)
             case .silu:
-                for i in range { let v = x[i]; x[i] = v / (1 + expf(-v)) }
+                fovea_swish(x + range.lowerBound, nil, Int32(range.count), 1, -1)
             case .relu:
                 for i in range { x[i] = max(x[i], 0) }
             }
@@ -102,7 +103,7 @@ public enum Kernels {
     /// SwiGLU's gate: gate[i] = silu(gate[i]) · up[i].
     public static func siluMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
         Parallel.forEachChunk(count, grain: 32_768) { range in
-            for i in range { let g = gate[i]; gate[i] = g / (1 + expf(-g)) * up[i] }
+            fovea_swish(gate + range.lowerBound, up + range.lowerBound, Int32(range.count), 1, -1)
         }
     }
 
@@ -119,17 +120,8 @@ public enum Kernels {
     /// the sum accumulates in float32 (rows here are at most a few thousand keys).
     @inline(__always)
     public static func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        var m = -Float.infinity
-        for j in 0..<count where x[j] > m { m = x[j] }
-        if m == -Float.infinity {
-            // Every key masked: define the row as zeros instead of NaN.
-            for j in 0..<count { x[j] = 0 }
-            return
-        }
-        var s: Float = 0
-        for j in 0..<count { let e = expf(x[j] - m); x[j] = e; s += e }
-        let inv = 1 / s
-        for j in 0..<count { x[j] *= inv }
+        // Vector exp (CQuant/vexp.c); a row of −inf, every key masked, becomes zeros, not NaN.
+        fovea_softmax_row(x, Int32(count), -1)
     }
 
     /// Row-wise softmax of a [rows×cols] matrix in place.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CQuant
 @testable import FoveaCore
 import FoveaTestSupport
 
@@ -125,5 +126,79 @@ struct KernelTests {
         #expect(Convert.halfToFloat(0xFE00).isNaN)
         #expect(Convert.bf16ToFloat(0x3F80) == 1)
         #expect(Convert.bf16ToFloat(0xC0A0) == -5)
+    }
+}
+
+/// The vector exp behind softmax and the exp-based activations (CQuant/vexp.c): each SIMD kernel
+/// this CPU runs gives the scalar twin's bits; the twin stays within 2 ulp of float64 exp over the
+/// normal range, and saturates to 0 / +inf and keeps NaN beyond it.
+@Suite("Vector exp")
+struct VectorExpTests {
+    /// Every 997th float bit pattern from −110 to 90 (about 2.2 million values), and the edges.
+    static let inputs: [Float] = {
+        var v: [Float] = [0, -0.0, 1, -1, .infinity, -.infinity, .nan, 88.72, 88.73, -87.33, -103.9, -104, -150, 200,
+                          Float.leastNormalMagnitude, -Float.leastNormalMagnitude, 1e-30]
+        for b in stride(from: UInt32(0), to: Float(110).bitPattern, by: 997) { v.append(-Float(bitPattern: b)) }
+        for b in stride(from: UInt32(0), to: Float(90).bitPattern, by: 997) { v.append(Float(bitPattern: b)) }
+        return v
+    }()
+
+    @Test("AVX2 and AVX-512 kernels give the scalar twin's bits", arguments: [Int32(1), 2])
+    func twins(_ variant: Int32) throws {
+        try #require(fovea_exp_available(variant) != 0, "variant \(variant) not on this CPU")
+        let x = Self.inputs
+        var vector = [Float](repeating: 0, count: x.count), scalar = vector
+        fovea_exp(x, &vector, Int32(x.count), variant)
+        fovea_exp(x, &scalar, Int32(x.count), 0)
+        for i in x.indices {
+            #expect(vector[i].bitPattern == scalar[i].bitPattern || (vector[i].isNaN && scalar[i].isNaN), "exp(\(x[i])): \(vector[i]) vs \(scalar[i])")
+        }
+    }
+
+    @Test("within 2 ulp of float64 exp; 0, +inf and NaN at the edges")
+    func accuracy() {
+        let x = Self.inputs
+        var y = [Float](repeating: 0, count: x.count)
+        fovea_exp(x, &y, Int32(x.count), 0)
+        var worst: Float = 0
+        for (a, e) in zip(x, y) {
+            if a.isNaN { #expect(e.isNaN); continue }
+            let want = Float(Foundation.exp(Double(a)))
+            if want.isInfinite { #expect(e == .infinity, "exp(\(a)) = \(e)"); continue }
+            if want < Float.leastNormalMagnitude {
+                #expect(abs(e - want) <= Float.leastNormalMagnitude * 1e-6, "exp(\(a)) = \(e), want \(want)")
+                continue
+            }
+            let ulps = abs(e - want) / want.ulp
+            worst = max(worst, ulps)
+            #expect(ulps <= 2, "exp(\(a)) = \(e), want \(want): \(ulps) ulp")
+        }
+        #expect(worst > 0)   // the polynomial is not libm: some inputs round differently
+    }
+
+    @Test("softmax and swish on every variant match float64 definitions", arguments: [Int32(0), 1, 2])
+    func rows(_ variant: Int32) throws {
+        try #require(fovea_exp_available(variant) != 0, "variant \(variant) not on this CPU")
+        for n in [1, 7, 16, 37, 577] {
+            let x = (0..<n).map { Float(sin(Double($0) * 1.3) * 12) }
+            var row = x
+            fovea_softmax_row(&row, Int32(n), variant)
+            let m = x.max()!, e = x.map { Foundation.exp(Double($0 - m)) }, s = e.reduce(0, +)
+            // float32 sums of up to 577 terms: a few ×1e-7 relative, far below any wrong exp.
+            for i in 0..<n { #expect(abs(Double(row[i]) - e[i] / s) <= 4e-6 * max(e[i] / s, 1e-3), "softmax n=\(n) [\(i)]") }
+            var gate = x
+            let up = x.map { $0 * 0.5 + 1 }
+            fovea_swish(&gate, up, Int32(n), 1.702, variant)
+            for i in 0..<n {
+                let v = Double(x[i]), want = v / (1 + Foundation.exp(-1.702 * v)) * Double(up[i])
+                // β·v is rounded to float first, which moves exp by up to |β·v| half-ulps.
+                #expect(abs(Double(gate[i]) - want) <= (4e-7 + abs(1.702 * v) * 1.2e-7) * abs(want) + 1e-30, "swish n=\(n) [\(i)]")
+            }
+        }
+        var masked: [Float] = [-.infinity, -.infinity, -.infinity, 2, 1, -.infinity]
+        fovea_softmax_row(&masked, 3, variant)
+        fovea_softmax_row(&masked[3], 3, variant)
+        #expect(masked[0..<3].allSatisfy { $0 == 0 })
+        #expect(masked[5] == 0 && abs(masked[3] - 0.7310586) < 1e-7)
     }
 }

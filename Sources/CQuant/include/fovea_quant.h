@@ -87,4 +87,15 @@ void fovea_half_pack_act(const float *x, int n, int k, void *out, int p0, int p1
 void fovea_half_gemm(int type, const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
                      int r0, int r1, void *panel, int variant);
 
+// exp for softmax and the exp-based activations (vexp.c): Cephes' expf polynomial, within 2 ulp,
+// 16 (AVX-512) or 8 (AVX2 + FMA) lanes at a time, with a scalar twin giving the same bits.
+// `variant`: −1 the best this CPU has, 0 the scalar twin, 1 AVX2, 2 AVX-512.
+int fovea_exp_available(int variant);
+void fovea_exp(const float *x, float *y, int n, int variant);
+// Softmax of one row in place; a row of −inf (every key masked) becomes zeros.
+void fovea_softmax_row(float *x, int n, int variant);
+// x[i] = x[i] / (1 + exp(−beta·x[i])) · up[i] (up may be NULL): SiLU (beta 1), quick_gelu (1.702),
+// SwiGLU's gate with `up`.
+void fovea_swish(float *x, const float *up, int n, float beta, int variant);
+
 #endif
