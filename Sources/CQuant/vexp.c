@@ -99,6 +99,8 @@ static int has_avx2(void) {
 #endif
 
 // variant: −1 the best this CPU has, 0 the scalar twin, 1 AVX2, 2 AVX-512 (tests ask for each).
+// An x86 CPU without AVX2 + FMA (before 2013) runs the twin, whose fmaf is then emulated in
+// software: correct, slower than libm's expf. No machine this project targets is one.
 static int kernel(int variant) {
 #ifdef FOVEA_X86
     if (variant < 0) return has_avx512() ? 2 : has_avx2() ? 1 : 0;
