@@ -130,18 +130,27 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Whether this CPU has AVX-512 BF16 for the bf16 × bf16 kernel.
     public static var bf16KernelAvailable: Bool { fovea_bf16_gemm_available() != 0 }
 
+    /// Whether bf16 × bf16 products run on AMX tiles: the CPU has AMX-BF16, the kernel granted the
+    /// tile state, and a first product through the tiles matched their software model.
+    public static var amxAvailable: Bool { fovea_amx_available() != 0 }
+
+    /// Why AMX is or is not used, for reports.
+    public static var amxStatus: String { String(cString: fovea_amx_status()) }
+
     /// Fovea's own many-row kernels this CPU runs, for reports.
     public static var manyRowKernels: String {
         var own: [String] = []
         if halfKernelAvailable { own.append("F16/BF16 × f32 AVX-512") }
         if q8KernelAvailable { own.append("Q8_0 × Q8_0 VNNI (--activations int8)") }
-        if bf16KernelAvailable { own.append("bf16 × bf16 vdpbf16ps (--activations bf16)") }
-        return own.isEmpty ? "sgemm on widened bands" : own.joined(separator: ", ") + "; other formats sgemm on widened bands"
+        if amxAvailable { own.append("bf16 × bf16 AMX tiles (--activations bf16)") }
+        else if bf16KernelAvailable { own.append("bf16 × bf16 vdpbf16ps (--activations bf16)") }
+        let text = own.isEmpty ? "sgemm on widened bands" : own.joined(separator: ", ") + "; other formats sgemm on widened bands"
+        return CPUFeatures.flags.contains("amx_bf16") && !amxAvailable ? text + " (AMX unused: \(amxStatus))" : text
     }
 
     /// The kernel many-row bf16 products use on this CPU.
     public static var bf16ProductName: String {
-        bf16KernelAvailable ? "AVX-512 BF16 (vdpbf16ps)" : "bf16-rounded activations through sgemm"
+        amxAvailable ? "AMX (tdpbf16ps)" : bf16KernelAvailable ? "AVX-512 BF16 (vdpbf16ps)" : "bf16-rounded activations through sgemm"
     }
 
     /// y[rows] = W · x (one activation row). `variant` 0 forces the scalar twin (tests).
@@ -176,6 +185,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// `band` overrides the rows per band (tests).
     public func gemm(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, band: Int? = nil) {
         if usesBF16Product {
+            if Self.amxAvailable && band == nil { return gemmAMX(x, rows: n, into: y) }
             return Self.bf16KernelAvailable && band == nil ? gemmBF16(x, rows: n, into: y) : gemmRoundedBF16(x, rows: n, into: y, band: band)
         }
         if type == .q8_0 && activations == .int8 && Self.q8KernelAvailable { return gemmQ8(x, rows: n, into: y) }
@@ -189,6 +199,14 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public func gemmBF16(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, variant: Int32 = -1) {
         packedGemm(x, rows: n, into: y, panelRows: fovea_bf16_panel_rows(), actBytes: fovea_bf16_act_bytes,
                    pack: fovea_bf16_pack_act, weightPanelBytes: fovea_bf16_weight_panel_bytes, product: fovea_bf16_gemm, variant: variant)
+    }
+
+    /// bf16 × bf16 on AMX tiles: x packed in 32-row panels of 32-column blocks, each thread's
+    /// 32-row weight panels in the tiles' pair layout, four 16 × 16 tiles of sums per 32 × 32
+    /// block of y. `variant` 0 runs the software model of the tiles (tests, and CPUs without AMX).
+    public func gemmAMX(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, variant: Int32 = -1) {
+        packedGemm(x, rows: n, into: y, panelRows: fovea_amx_panel_rows(), actBytes: fovea_amx_act_bytes,
+                   pack: fovea_amx_pack_act, weightPanelBytes: fovea_amx_weight_panel_bytes, product: fovea_amx_gemm, variant: variant)
     }
 
     /// bf16 × bf16 on a CPU without AVX-512 BF16: the same operands (x rounded to bf16) through

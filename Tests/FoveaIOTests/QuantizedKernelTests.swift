@@ -260,10 +260,11 @@ struct WeightConversionTests {
     }
 }
 
-/// The bf16 × bf16 many-row product (`--activations bf16`): the vector kernel, its scalar twin and
-/// the fallback for CPUs without the instruction against float64 sums of the same bf16-rounded
-/// operands, on shapes that leave partial
-/// activation panels (12 rows) and weight panels (32 rows).
+/// The bf16 × bf16 many-row product (`--activations bf16`): the vector kernel, its scalar twin,
+/// the AMX kernel (on the tiles where the CPU has them, always through the software model of the
+/// tiles) and the fallback for CPUs without the instruction, against float64 sums of the same
+/// bf16-rounded operands, on shapes that leave partial activation panels (12 and 32 rows),
+/// and weight panels (32 rows).
 @Suite("bf16 × bf16 matrix products")
 struct BF16ProductTests {
     static func rounded(_ x: [Float]) -> [Float] {
@@ -279,7 +280,7 @@ struct BF16ProductTests {
         #expect(Self.rounded([1 + 1.0 / 200]) == [1 + 1.0 / 128])
     }
 
-    @Test("vector kernel = scalar twin = float64 sums of the rounded operands", arguments: [(1, 64), (13, 96), (25, 1024), (12, 160)])
+    @Test("vector kernel = scalar twin = float64 sums of the rounded operands", arguments: [(1, 64), (13, 96), (25, 1024), (12, 160), (45, 96)])
     func product(_ shape: (Int, Int)) throws {
         let (n, cols) = shape
         let rows = 70   // two whole 32-row panels and a partial one
@@ -292,7 +293,10 @@ struct BF16ProductTests {
         let xr = Self.rounded(x)
         var vector = [Float](repeating: .nan, count: n * rows), scalar = vector, dispatched = vector
         var fallback = vector, banded = vector   // CPUs without AVX-512 BF16: with and without AVX-512F
+        var tiles = vector, tileModel = vector   // AMX: the tiles where present, and their software model
         x.withUnsafeBufferPointer { xp in
+            q.gemmAMX(xp.baseAddress!, rows: n, into: &tiles)
+            q.gemmAMX(xp.baseAddress!, rows: n, into: &tileModel, variant: 0)
             q.gemmBF16(xp.baseAddress!, rows: n, into: &vector)
             q.gemmBF16(xp.baseAddress!, rows: n, into: &scalar, variant: 0)
             q.gemm(xp.baseAddress!, rows: n, into: &dispatched)
@@ -310,6 +314,8 @@ struct BF16ProductTests {
                 #expect(abs(dispatched[i] - want[r]) <= bound, "gemm [\(m), \(r)]")
                 #expect(abs(fallback[i] - want[r]) <= bound, "rounded operands, float kernel [\(m), \(r)]")
                 #expect(abs(banded[i] - want[r]) <= bound, "rounded operands, sgemm [\(m), \(r)]")
+                #expect(abs(tiles[i] - want[r]) <= bound, "AMX [\(m), \(r)]")
+                #expect(abs(tileModel[i] - want[r]) <= bound, "AMX tile model [\(m), \(r)]")
             }
         }
     }

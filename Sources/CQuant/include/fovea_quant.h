@@ -61,6 +61,19 @@ void fovea_bf16_pack_act(const float *x, int n, int k, void *out, int p0, int p1
 void fovea_bf16_gemm(const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
                      int r0, int r1, void *panel, int variant);
 
+// The same bf16 × bf16 product on AMX tiles (gemm_amx.c, tdpbf16ps), where the CPU has AMX-BF16,
+// Linux grants the tile state and a first product through the tiles equals the software model of
+// them (fovea_amx_status() says which failed; FOVEA_AMX=0 switches it off). Its own packing,
+// in panels of fovea_amx_panel_rows() rows; `variant` 0 runs the software model of the tiles.
+int fovea_amx_available(void);
+const char *fovea_amx_status(void);
+int fovea_amx_panel_rows(void);
+size_t fovea_amx_act_bytes(int n, int k);
+size_t fovea_amx_weight_panel_bytes(int k);
+void fovea_amx_pack_act(const float *x, int n, int k, void *out, int p0, int p1);
+void fovea_amx_gemm(const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
+                    int r0, int r1, void *panel, int variant);
+
 // Q8_0 weights × Q8_0 activations for many rows (`--activations int8`), llama.cpp's arithmetic:
 // x quantised per 32-value block as fovea_q_quantize_act does, block sums in integers
 // (vpdpbusd on AVX-512 VNNI), scaled by both fp16 scales and summed in float32 (gemm_q8.c).
