@@ -96,6 +96,9 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "| sgemm 2048³ | %.1f GFLOP/s |", KernelBench.sgemm(runs: runs)))
         print("|---|---|")
         print(String(format: "| bf16 → f32 at load | %.2f G elements/s |", KernelBench.bf16Conversion()))
+        let memory = KernelBench.memoryRead(runs: runs)
+        print(String(format: "| memory read, 512 MB over the cores | %.1f GB/s |", memory.read))
+        print(String(format: "| F16 one-row product, 256 MB matrix (decode's stream) | %.1f GB/s |", memory.f16Product))
         if let bf16 = KernelBench.bf16Product(runs: runs) {
             print(String(format: "| bf16 × bf16 2048³ (%@) | %.1f GFLOP/s |", QuantizedMatrix.bf16ProductName, bf16))
         }

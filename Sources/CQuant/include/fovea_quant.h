@@ -100,6 +100,10 @@ void fovea_half_pack_act(const float *x, int n, int k, void *out, int p0, int p1
 void fovea_half_gemm(int type, const void *w, size_t row_bytes, int k, int rows, const void *act, int n, float *y, size_t ldy,
                      int r0, int r1, void *panel, int variant);
 
+// Reads `bytes` (64-byte aligned, a multiple of 256 for the vector loops) and returns their xor
+// folded to 64 bits: the memory-read rate decode's one-row products are bounded by (stream.c).
+uint64_t fovea_stream_read(const void *buffer, size_t bytes);
+
 // exp for softmax and the exp-based activations (vexp.c): Cephes' expf polynomial, within 2 ulp,
 // 16 (AVX-512) or 8 (AVX2 + FMA) lanes at a time, with a scalar twin giving the same bits.
 // `variant`: −1 the best this CPU has, 0 the scalar twin, 1 AVX2, 2 AVX-512.

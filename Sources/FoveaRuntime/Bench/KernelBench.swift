@@ -1,6 +1,7 @@
 import Foundation
 import FoveaCore
 import FoveaKV
+import CQuant
 
 /// The ceilings the model figures are read against: sgemm on this CPU, converting half-precision
 /// weights at load, and the selective decode-attention kernel's cost against the rows it reads.
@@ -42,6 +43,42 @@ public enum KernelBench {
             times.append(now() - t)
         }
         return 2 * pow(Double(n), 3) / median(times) / 1e9
+    }
+
+    /// Decode's roofline: GB/s reading a 512 MB buffer over the cores, and GB/s of the F16
+    /// one-row product (decode's kernel for F16 weights) over a 256 MB matrix, medians of `runs`.
+    /// A token that reads B bytes of weights cannot take less than B ÷ the first figure.
+    public static func memoryRead(runs: Int) -> (read: Double, f16Product: Double) {
+        let bytes = 512 << 20, piece = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt16.self, repeating: 0x3C00, count: bytes / 2)   // 1.0 in fp16
+        var sink: UInt64 = 0
+        func timed(_ body: () -> Void) -> Double {
+            body()
+            var times: [Double] = []
+            for _ in 0..<max(runs, 3) {
+                let t = now()
+                body()
+                times.append(now() - t)
+            }
+            return median(times)
+        }
+        let read = timed {
+            let sums = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: bytes / piece)
+            defer { sums.deallocate() }
+            Parallel.forEachChunk(bytes / piece, grain: 8, spin: true) { range in
+                sums[range.lowerBound] = fovea_stream_read(buffer + range.lowerBound * piece, range.count * piece)
+            }
+            sink ^= sums[0]
+        }
+        let rows = 8192, cols = 16384
+        let matrix = QuantizedMatrix(type: .f16, rows: rows, cols: cols, data: buffer, owner: nil)
+        let x = [Float](repeating: 0.5, count: cols)
+        var y = [Float](repeating: 0, count: rows)
+        let product = timed { x.withUnsafeBufferPointer { matrix.gemv($0.baseAddress!, into: &y) } }
+        if sink == 1 && y[0] == 0 { print("") }   // keeps the reads observable
+        return (Double(bytes) / read / 1e9, Double(rows * cols * 2) / product / 1e9)
     }
 
     /// G elements/s converting bf16 to float32, what a bf16 checkpoint costs at load.
