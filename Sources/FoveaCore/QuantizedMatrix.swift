@@ -117,7 +117,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Whether many-row products of this matrix run one of Fovea's register-blocked kernels on
     /// this CPU (bf16 × bf16, or Q8_0 × Q8_0 with int8 activations) rather than sgemm.
     public var usesOwnManyRowProduct: Bool {
-        (usesBF16Product && Self.bf16KernelAvailable) || (type == .q8_0 && activations == .int8 && Self.q8KernelAvailable)
+        (usesBF16Product && (Self.amxAvailable || Self.bf16KernelAvailable)) || (type == .q8_0 && activations == .int8 && Self.q8KernelAvailable)
             || ((type == .f16 || type == .bf16) && Self.halfKernelAvailable)
     }
 
