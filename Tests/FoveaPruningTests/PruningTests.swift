@@ -120,15 +120,26 @@ struct PruningPipelineTests {
                                                                              pruning: try PruningPlan(parsing: spec)))
     }
 
-    @Test("keep-everything settings reproduce the unpruned logits bit for bit")
+    /// Selections reuse Full's projected rows, so they must give Full's bits. Downsample's pooled
+    /// tokens go through the projector as a batch of their own, and an sgemm's bits may depend on
+    /// the row count (OpenBLAS's Zen kernels do: 425 of 73,600 values differ between M = 576 and
+    /// the same first 575 rows), so k = 1 is held to float32 rounding instead: a few ulp of the
+    /// largest logit, the same greedy tokens.
+    @Test("keep-everything settings reproduce the unpruned logits (bit for bit where rows are reused)")
     func keepEverything() throws {
         let full = try run("full")
         #expect(full.statistics.visualTokensOut == full.statistics.visualTokensIn)
+        let scale = full.firstLogits.map(abs).max() ?? 1
         for spec in ["hired:r=1,newline=on,redistribute=on", "fastv:k=1,ratio=0", "visionzip:r=1,contextual=0,cls=off,newline=on",
                      "dart:k=1,r=1", "dart:where=embed,r=1,newline=on", "uniform:r=1,newline=on", "random:r=1,newline=on",
                      "downsample:k=1,newline=on", "hired:r=1,newline=on,redistribute=on,pos=renumber"] {
             let r = try run(spec)
-            #expect(r.firstLogits == full.firstLogits, "\(spec)")
+            if spec.hasPrefix("downsample") {
+                let worst = zip(r.firstLogits, full.firstLogits).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(r.firstLogits.count == full.firstLogits.count && worst <= 1e-5 * scale, "\(spec): \(worst)")
+            } else {
+                #expect(r.firstLogits == full.firstLogits, "\(spec)")
+            }
             #expect(r.tokens == full.tokens, "\(spec)")
             #expect(r.statistics.visualTokensOut == full.statistics.visualTokensIn, "\(spec)")
         }
