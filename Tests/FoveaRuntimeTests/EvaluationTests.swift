@@ -163,9 +163,16 @@ struct EvaluatorTests {
         #expect(try ReferenceCache(path: referencesPath, fingerprint: fingerprint).count == 2)
         #expect(try FileManager.default.attributesOfItem(atPath: referencesPath)[.size] as? Int == size)
         #expect(try ReferenceCache(path: referencesPath, fingerprint: fingerprint + " other").count == 0)
-        try sweep.report(questions: 2, command: "test", machine: "test")
+        try sweep.report(questions: 2, command: "test", machine: "elsewhere")
         let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(report.contains("| prune=hired:r=0.2 | ") && report.contains("| full | 100.0% | 100.0% |"))
+        // Each cell records where it ran; the report names that machine, not the one writing it.
+        #expect(report.contains("Machine: \(Machine.description)\n") && !report.contains("elsewhere"))
+        let rows = try sweep.rows()
+        var mixed = rows
+        mixed[0].machine = nil
+        #expect(Sweep.machineLine(mixed, reporting: "here")
+                == "Machines the cells ran on: not recorded (1 cell); \(Machine.description) (2 cells). Report written on: here")
         for name in ["accuracy_vs_kept.svg", "accuracy_vs_kv.svg", "ttft_vs_kept.svg"] {
             let parser = XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: out + "/" + name)))
             #expect(parser.parse(), "\(name) is not well-formed XML")

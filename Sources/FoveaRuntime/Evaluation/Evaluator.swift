@@ -220,6 +220,7 @@ public struct Evaluator {
             "median_decode_ms_per_token": median(results.map(\.statistics.decodeMillisecondsPerToken)),
             "median_kv_bytes": median(results.map { Double($0.statistics.kvBytesAllocated) }),
             "peak_rss_bytes": results.map(\.statistics.peakResidentBytes).max() ?? 0,
+            "machine": Machine.description,
         ]
         let measured = results.compactMap(\.fidelity)
         if !measured.isEmpty {

@@ -113,6 +113,8 @@ public struct Sweep {
         var kinds: [String: Double]
         var agreement: Double?, kl: Double?
         var kvBytes: Double, ttft: Double, decode: Double, rss: Double
+        /// Where the cell ran (absent in summaries written before cells recorded it).
+        var machine: String?
     }
 
     func rows() throws -> [Row] {
@@ -133,8 +135,22 @@ public struct Sweep {
                        accuracy: overall["accuracy"] as? Double ?? 0, lo: ci[0], hi: ci.count > 1 ? ci[1] : ci[0],
                        kinds: kinds, agreement: s["agreement_with_full"] as? Double, kl: s["mean_kl_to_full"] as? Double,
                        kvBytes: s["median_kv_bytes"] as? Double ?? 0, ttft: s["median_ttft_ms"] as? Double ?? 0,
-                       decode: s["median_decode_ms_per_token"] as? Double ?? 0, rss: Double(s["peak_rss_bytes"] as? Int ?? 0))
+                       decode: s["median_decode_ms_per_token"] as? Double ?? 0, rss: Double(s["peak_rss_bytes"] as? Int ?? 0),
+                       machine: s["machine"] as? String)
         }
+    }
+
+    /// A resumed sweep may reuse cells that ran on another machine (these machines change between
+    /// sessions), so the line names where the cells ran, not where the report was written.
+    static func machineLine(_ rows: [Row], reporting machine: String) -> String {
+        var counts: [(String, Int)] = []
+        for r in rows {
+            let m = r.machine ?? "not recorded"
+            if let i = counts.firstIndex(where: { $0.0 == m }) { counts[i].1 += 1 } else { counts.append((m, 1)) }
+        }
+        if counts.count == 1, counts[0].0 != "not recorded" { return "Machine: \(counts[0].0)" }
+        let cells = counts.map { "\($0.0) (\($0.1) cell\($0.1 == 1 ? "" : "s"))" }.joined(separator: "; ")
+        return "Machines the cells ran on: \(cells). Report written on: \(machine)"
     }
 
     /// report.md (one table) and accuracy-vs-kept, accuracy-vs-KV and TTFT-vs-kept SVGs.
@@ -148,7 +164,7 @@ public struct Sweep {
         md += "Agreement and KL are against Full on the same questions (KL along Full's answer, method teacher-forced). "
         md += "Speed figures are medians over the questions; ratios are to Full from this sweep (cells run one after another, "
         md += "so slow drift of a shared machine shows in them).\n\n"
-        md += "Command: `\(command)`  \nMachine: \(machine)\n\n"
+        md += "Command: `\(command)`  \n" + Self.machineLine(rows, reporting: machine) + "\n\n"
         md += "| method | nominal kept | kept | accuracy (95% CI) | " + kinds.joined(separator: " | ")
             + " | agreement | KL | KV | TTFT ms (×Full) | decode ms/token (×Full) | peak RSS |\n"
         md += "|---|---|---|---|" + kinds.map { _ in "---|" }.joined() + "---|---|---|---|---|---|\n"
