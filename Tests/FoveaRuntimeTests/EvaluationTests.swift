@@ -182,3 +182,32 @@ struct EvaluatorTests {
         #expect(error?.localizedDescription.contains("grid.txt:2") == true)
     }
 }
+
+@Suite("Report plots")
+struct SVGPlotTests {
+    /// Pulls every number out of the elements whose text matches, in document order.
+    static func numbers(_ svg: String, after marker: String) -> [Double] {
+        svg.components(separatedBy: marker).dropFirst().compactMap { chunk in
+            Double(chunk.prefix { "0123456789.-".contains($0) })
+        }
+    }
+
+    @Test("interval bars: one per point, inside the axes, and the y range widened to hold them")
+    func intervals() throws {
+        let points = [(x: 0.1, y: 0.36), (x: 0.2, y: 0.35), (x: 0.4, y: 0.34)]
+        let bare = SVGPlot(title: "t", xLabel: "x", yLabel: "y", series: [.init(name: "a", points: points)]).render()
+        let barred = SVGPlot(title: "t", xLabel: "x", yLabel: "y", series: [
+            .init(name: "a", points: points, intervals: [0.30...0.42, 0.29...0.41, 0.28...0.40]),
+        ]).render()
+        #expect(!bare.contains("stroke-opacity"))
+        #expect(barred.components(separatedBy: "stroke-opacity=\"0.55\"").count - 1 == 3)
+        // y tick labels: without bars they stay within 0.34–0.36 (± padding); with bars they span 0.30–0.40 at least.
+        let yTicks = { (svg: String) in Self.numbers(svg, after: "text-anchor=\"end\">") }
+        #expect((yTicks(bare).min() ?? 0) >= 0.33 && (yTicks(bare).max() ?? 1) <= 0.37)
+        #expect((yTicks(barred).min() ?? 1) <= 0.30 && (yTicks(barred).max() ?? 0) >= 0.40)
+        // An interval list that does not match the points is dropped, not misaligned.
+        let mismatched = SVGPlot(title: "t", xLabel: "x", yLabel: "y", series: [.init(name: "a", points: points, intervals: [0...1])]).render()
+        #expect(!mismatched.contains("stroke-opacity"))
+        #expect(XMLParser(data: Data(barred.utf8)).parse())
+    }
+}

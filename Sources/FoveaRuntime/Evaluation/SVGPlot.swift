@@ -1,13 +1,27 @@
 import Foundation
 
-/// A line chart as a standalone SVG file: one polyline with markers per series, axes with
-/// rounded ticks, a legend. Written by hand: no Swift plotting package is in reach, and the
-/// report needs only this.
+/// A line chart as a standalone SVG file: one polyline with markers per series, optional
+/// vertical interval bars, axes with rounded ticks, a legend. Written by hand: no Swift plotting
+/// package is in reach, and the report needs only this.
 public struct SVGPlot {
     public struct Series {
         public var name: String
         public var points: [(x: Double, y: Double)]
-        public init(name: String, points: [(x: Double, y: Double)]) { self.name = name; self.points = points }
+        /// A y interval per point (e.g. a 95% confidence interval), drawn as a bar; empty for none.
+        public var intervals: [ClosedRange<Double>]
+        public init(name: String, points: [(x: Double, y: Double)], intervals: [ClosedRange<Double>] = []) {
+            self.name = name; self.points = points; self.intervals = intervals.count == points.count ? intervals : []
+        }
+
+        /// The drawable points with their intervals, in x order.
+        func drawable(logX: Bool) -> [(x: Double, y: Double, interval: ClosedRange<Double>?)] {
+            points.indices.compactMap { i -> (x: Double, y: Double, interval: ClosedRange<Double>?)? in
+                let p = points[i]
+                guard p.x.isFinite, p.y.isFinite, !logX || p.x > 0 else { return nil }
+                let iv = intervals.isEmpty ? nil : intervals[i]
+                return (p.x, p.y, iv.flatMap { $0.lowerBound.isFinite && $0.upperBound.isFinite ? $0 : nil })
+            }.sorted { $0.x < $1.x }
+        }
     }
 
     public var title: String
@@ -49,10 +63,11 @@ public struct SVGPlot {
     public func render(width: Double = 820, height: Double = 460) -> String {
         let left = 70.0, right = 290.0, top = 40.0, bottom = 55.0
         let pw = width - left - right, ph = height - top - bottom
-        let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) }
+        let all = series.flatMap { $0.drawable(logX: logX) }
         let tx: (Double) -> Double = { logX ? log10($0) : $0 }
         var x0 = all.map { tx($0.x) }.min() ?? 0, x1 = all.map { tx($0.x) }.max() ?? 1
-        var y0 = all.map(\.y).min() ?? 0, y1 = all.map(\.y).max() ?? 1
+        var y0 = all.map { min($0.y, $0.interval?.lowerBound ?? $0.y) }.min() ?? 0
+        var y1 = all.map { max($0.y, $0.interval?.upperBound ?? $0.y) }.max() ?? 1
         if x1 - x0 < 1e-12 { x0 -= 0.5; x1 += 0.5 }
         if y1 - y0 < 1e-12 { y0 -= 0.05; y1 += 0.05 }
         let padX = (x1 - x0) * 0.05, padY = (y1 - y0) * 0.08
@@ -84,7 +99,13 @@ public struct SVGPlot {
         svg += "<text transform=\"translate(18 \(top + ph / 2)) rotate(-90)\" text-anchor=\"middle\">\(Self.escape(yLabel))</text>\n"
         for (i, s) in series.enumerated() {
             let colour = Self.palette[i % Self.palette.count]
-            let pts = s.points.filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) }.sorted { $0.x < $1.x }
+            let pts = s.drawable(logX: logX)
+            for p in pts {
+                guard let iv = p.interval else { continue }
+                let x = sx(p.x), ya = sy(iv.lowerBound), yb = sy(iv.upperBound)
+                svg += String(format: "<path d=\"M%.1f,%.1fV%.1fM%.1f,%.1fh8M%.1f,%.1fh8\" stroke=\"%@\" stroke-opacity=\"0.55\" fill=\"none\"/>",
+                              x, ya, yb, x - 4, ya, x - 4, yb, colour)
+            }
             if pts.count > 1 {
                 let path = pts.map { String(format: "%.1f,%.1f", sx($0.x), sy($0.y)) }.joined(separator: " ")
                 svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.8\"/>\n"

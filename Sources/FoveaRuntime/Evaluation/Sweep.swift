@@ -182,17 +182,24 @@ public struct Sweep {
 
         // Against kept visual tokens only the cells that cut them (and Full) have something to show.
         let pruned = rows.filter { $0.cell == "full" || !$0.cell.hasPrefix("kv=") && !$0.cell.hasPrefix("dtype=") }
+        // Accuracy points carry their 95% interval: at a few hundred questions it is wider than most
+        // differences between methods, and a plot without it reads those differences as real.
         func plot(_ rows: [Row], _ title: String, _ x: String, _ y: String, _ fx: (Row) -> Double, _ fy: (Row) -> Double,
-                  logX: Bool = false) -> String {
+                  logX: Bool = false, intervals: Bool = false) -> String {
             var families: [String] = []
             for r in rows where !families.contains(r.family) { families.append(r.family) }
             return SVGPlot(title: title, xLabel: x, yLabel: y, series: families.map { f in
-                SVGPlot.Series(name: f, points: rows.filter { $0.family == f }.map { (x: fx($0), y: fy($0)) })
+                let members = rows.filter { $0.family == f }
+                return SVGPlot.Series(name: f, points: members.map { (x: fx($0), y: fy($0)) },
+                                      intervals: intervals ? members.map { min($0.lo, $0.hi)...max($0.lo, $0.hi) } : [])
             }, logX: logX).render()
         }
+        let accuracy = "accuracy (bars: 95% interval)"
         let files = [
-            ("accuracy_vs_kept.svg", plot(pruned, "Accuracy against kept visual tokens", "kept visual fraction", "accuracy", \.kept, \.accuracy)),
-            ("accuracy_vs_kv.svg", plot(rows, "Accuracy against KV cache", "KV bytes (median per question)", "accuracy", \.kvBytes, \.accuracy, logX: true)),
+            ("accuracy_vs_kept.svg", plot(pruned, "Accuracy against kept visual tokens", "kept visual fraction", accuracy, \.kept, \.accuracy,
+                                          intervals: true)),
+            ("accuracy_vs_kv.svg", plot(rows, "Accuracy against KV cache", "KV bytes (median per question)", accuracy, \.kvBytes, \.accuracy,
+                                        logX: true, intervals: true)),
             ("ttft_vs_kept.svg", plot(pruned, "Time to first token against kept visual tokens", "kept visual fraction", "TTFT (ms, median)", \.kept, \.ttft)),
         ]
         for (name, svg) in files {
