@@ -185,7 +185,7 @@ struct EvaluatorTests {
 
 @Suite("Report plots")
 struct SVGPlotTests {
-    /// Pulls every number out of the elements whose text matches, in document order.
+    /// The number right after each occurrence of `marker`, in document order.
     static func numbers(_ svg: String, after marker: String) -> [Double] {
         svg.components(separatedBy: marker).dropFirst().compactMap { chunk in
             Double(chunk.prefix { "0123456789.-".contains($0) })
