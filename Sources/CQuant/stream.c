@@ -16,7 +16,9 @@ __attribute__((target("avx512f"))) static uint64_t read_avx512(const uint8_t *p,
         d = _mm512_xor_si512(d, _mm512_load_si512(p + i + 192));
     }
     a = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
-    uint64_t s = (uint64_t)_mm512_reduce_or_epi64(a);
+    uint64_t lanes[8], s = 0;
+    _mm512_storeu_si512(lanes, a);
+    for (int j = 0; j < 8; j++) s ^= lanes[j];
     for (; i < n; i++) s ^= p[i];
     return s;
 }
@@ -31,7 +33,9 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size
         d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(p + i + 96)));
     }
     a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
-    uint64_t s = (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
+    uint64_t lanes[4], s = 0;
+    _mm256_storeu_si256((__m256i *)lanes, a);
+    for (int j = 0; j < 4; j++) s ^= lanes[j];
     for (; i < n; i++) s ^= p[i];
     return s;
 }

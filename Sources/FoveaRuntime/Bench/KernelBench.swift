@@ -70,7 +70,7 @@ public enum KernelBench {
             Parallel.forEachChunk(bytes / piece, grain: 8, spin: true) { range in
                 sums[range.lowerBound] = fovea_stream_read(buffer + range.lowerBound * piece, range.count * piece)
             }
-            sink ^= sums[0]
+            for s in sums { sink ^= s }
         }
         let rows = 8192, cols = 16384
         let matrix = QuantizedMatrix(type: .f16, rows: rows, cols: cols, data: buffer, owner: nil)
