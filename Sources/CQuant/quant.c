@@ -18,6 +18,8 @@
 #define FOVEA_X86 1
 #endif
 
+static int resolve_variant(int variant);   // the variant asked for if this CPU runs it, else the best it does
+
 
 size_t fovea_q_block_bytes(int type) {
     switch (type) {
@@ -132,7 +134,7 @@ void fovea_q_dequantize(int type, const void *w, float *out, int n) {
     const uint8_t *p = (const uint8_t *)w;
     if (type == FOVEA_F16) {
 #ifdef FOVEA_X86
-        if (fovea_q_best_variant() >= 1) { f16_to_f32_f16c((const uint16_t *)w, out, n); return; }
+        if (fovea_q_best_variant() != FOVEA_V_SCALAR) { f16_to_f32_f16c((const uint16_t *)w, out, n); return; }
 #endif
         for (int j = 0; j < n; j++) { uint16_t h; memcpy(&h, p + 2 * j, 2); out[j] = fp16_to_f32(h); }
         return;
@@ -377,45 +379,61 @@ static float dot_avx2(int type, const uint8_t *w, const uint8_t *a, int nb) {
     return hsum(acc) + extra;
 }
 
-// ---------- AVX-512 VNNI (256-bit vectors: vpdpbusd on ymm, AVX512VL) ----------
-__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-static inline __m256 vnni_u8_i8(__m256i u, __m256i s) {
-    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s));
+// ---------- vpdpbusd: AVX-512 VNNI (EVEX, on ymm through AVX512VL) or AVX-VNNI (VEX) ----------
+// One body, three builds: with AVX-512 VNNI's vpdpbusd, with AVX-VNNI's (Alder Lake and later
+// client CPUs, Zen 5: the same instruction without AVX-512), and with an exact AVX2 model of it, so
+// the body the AVX-VNNI build runs is tested on CPUs that lack the instruction.
+#define INT8_KERNEL(NAME, TARGET, DPBUSD)                                                                               \
+TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {                                       \
+    __m256 acc = _mm256_setzero_ps();                                                                                   \
+    const __m256i zero = _mm256_setzero_si256();                                                                        \
+    if (type == FOVEA_Q8_0) {                                                                                           \
+        for (int b = 0; b < nb; b++, w += 34, a += 34) {                                                                \
+            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));                                                  \
+            const __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2)), qa = _mm256_loadu_si256((const __m256i *)(a + 2)); \
+            const __m256i isum = DPBUSD(zero, _mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qa, qw));                      \
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);                                                    \
+        }                                                                                                               \
+        return hsum(acc);                                                                                               \
+    }                                                                                                                   \
+    if (type == FOVEA_Q4_0) {                                                                                           \
+        /* (n − 8)·a = n·a − 8·a: the unsigned nibbles go straight into vpdpbusd, 8·Σa comes off after */              \
+        const __m256i ones = _mm256_set1_epi8(1);                                                                       \
+        for (int b = 0; b < nb; b++, w += 18, a += 34) {                                                                \
+            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));                                                   \
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 2));                                            \
+            const __m256i prod = DPBUSD(zero, unpack_nibbles(w + 2), qa), suma = DPBUSD(zero, ones, qa);                \
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, _mm256_slli_epi32(suma, 3))), acc);     \
+        }                                                                                                               \
+        return hsum(acc);                                                                                               \
+    }                                                                                                                   \
+    /* Q4_1: [d_w, m] · [d_a, s] = [scale, min term] in one product, the min terms summed in lane 1 */                 \
+    __m128 mins = _mm_setzero_ps();                                                                                     \
+    for (int b = 0; b < nb; b++, w += 20, a += 36) {                                                                    \
+        const __m128 both = _mm_mul_ps(halves_at(w), halves_at(a));                                                     \
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));                                                \
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), _mm256_cvtepi32_ps(DPBUSD(zero, unpack_nibbles(w + 4), qa)), acc); \
+        mins = _mm_add_ps(mins, both);                                                                                  \
+    }                                                                                                                   \
+    return hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(mins));                                                            \
 }
 
-__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-static float dot_vnni(int type, const uint8_t *w, const uint8_t *a, int nb) {
-    __m256 acc = _mm256_setzero_ps();
-    float extra = 0;
-    if (type == FOVEA_Q8_0) {
-        for (int b = 0; b < nb; b++, w += 34, a += 34) {
-            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));
-            const __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2)), qa = _mm256_loadu_si256((const __m256i *)(a + 2));
-            acc = _mm256_fmadd_ps(d, vnni_u8_i8(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qa, qw)), acc);
-        }
-    } else if (type == FOVEA_Q4_0) {
-        // (n − 8)·a = n·a − 8·a: the unsigned nibbles go straight into vpdpbusd, 8·Σa comes off after.
-        const __m256i ones = _mm256_set1_epi8(1);
-        for (int b = 0; b < nb; b++, w += 18, a += 34) {
-            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));
-            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 2));
-            const __m256i prod = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack_nibbles(w + 2), qa);
-            const __m256i suma = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qa);
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, _mm256_slli_epi32(suma, 3))), acc);
-        }
-    } else {
-        // [d_w, m] · [d_a, s] = [scale, min term] in one product, the min terms summed in lane 1.
-        __m128 mins = _mm_setzero_ps();
-        for (int b = 0; b < nb; b++, w += 20, a += 36) {
-            const __m128 both = _mm_mul_ps(halves_at(w), halves_at(a));
-            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));
-            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), vnni_u8_i8(unpack_nibbles(w + 4), qa), acc);
-            mins = _mm_add_ps(mins, both);
-        }
-        extra = _mm_cvtss_f32(_mm_movehdup_ps(mins));
-    }
-    return hsum(acc) + extra;
+// vpdpbusd in AVX2, exactly: u8 × s8 in 16-bit halves (even bytes, odd bytes), each pair summed by
+// vpmaddwd, the two halves added. No saturation (maddubs would saturate at 255·127·2).
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i dpbusd_model(__m256i acc, __m256i u, __m256i s) {
+    const __m256i low8 = _mm256_set1_epi16(0x00FF);
+    const __m256i even = _mm256_madd_epi16(_mm256_and_si256(u, low8), _mm256_srai_epi16(_mm256_slli_epi16(s, 8), 8));
+    const __m256i odd = _mm256_madd_epi16(_mm256_srli_epi16(u, 8), _mm256_srai_epi16(s, 8));
+    return _mm256_add_epi32(acc, _mm256_add_epi32(even, odd));
 }
+
+#define TARGET_AVX512VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define TARGET_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+INT8_KERNEL(dot_vnni, TARGET_AVX512VNNI, _mm256_dpbusd_epi32)
+INT8_KERNEL(dot_avxvnni, TARGET_AVXVNNI, _mm256_dpbusd_avx_epi32)
+INT8_KERNEL(dot_vnni_model, TARGET_AVX2, dpbusd_model)
 #endif
 
 // ---------- float activations: weights dequantised in registers, x exact ----------
@@ -638,15 +656,15 @@ static float dot_half_avx512(int type, const uint8_t *w, const float *x, int nb)
 #endif
 
 void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const float *x, float *y, int r0, int r1, int variant) {
-    const int v = variant < 0 ? fovea_q_best_variant() : (variant > fovea_q_best_variant() ? fovea_q_best_variant() : variant);
+    const int v = resolve_variant(variant);
     const int nb = n / 32;
     const uint8_t *base = (const uint8_t *)w;
 #ifdef FOVEA_X86
-    if (v == 2 && (type == FOVEA_F16 || type == FOVEA_BF16)) {
+    if (v == FOVEA_V_AVX512VNNI && (type == FOVEA_F16 || type == FOVEA_BF16)) {
         for (int r = r0; r < r1; r++) y[r] = dot_half_avx512(type, base + (size_t)r * row_bytes, x, nb);
         return;
     }
-    if (v >= 1) {
+    if (v != FOVEA_V_SCALAR) {   // every vector variant has AVX2
         // Q4_1's, Q5_1's and Q4_K's min terms need each 32 values' Σx: on the stack for rows up to
         // 16,384 wide, else the heap.
         const int mins = type == FOVEA_Q4_1 || type == FOVEA_Q4_K || type == FOVEA_Q5_1;
@@ -663,26 +681,50 @@ void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const fl
     for (int r = r0; r < r1; r++) y[r] = dot_f32_scalar(type, base + (size_t)r * row_bytes, x, nb);
 }
 
-int fovea_q_best_variant(void) {
+// Variants are kernel families, not a ladder: a CPU may have AVX-512 VNNI without AVX-VNNI (Ice
+// Lake, Zen 4) or AVX-VNNI without AVX-512 (Alder Lake). Asking for one this CPU cannot run gets
+// the best it can.
+int fovea_q_variant_available(int variant) {
 #ifdef FOVEA_X86
+    __builtin_cpu_init();
+#endif
+    switch (variant) {
+    case FOVEA_V_SCALAR: return 1;
+#ifdef FOVEA_X86
+    case FOVEA_V_AVX2:
+    case FOVEA_V_AVXVNNI_MODEL: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case FOVEA_V_AVX512VNNI:
+        return fovea_q_variant_available(FOVEA_V_AVX2) && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vnni");
+    case FOVEA_V_AVXVNNI: return fovea_q_variant_available(FOVEA_V_AVX2) && __builtin_cpu_supports("avxvnni");
+#endif
+    default: return 0;
+    }
+}
+
+int fovea_q_best_variant(void) {
     static int best = -1;
     if (best < 0) {
-        __builtin_cpu_init();
-        const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        const int vnni = avx2 && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vnni");
-        best = vnni ? 2 : avx2 ? 1 : 0;
+        const char *off = getenv("FOVEA_AVXVNNI");   // "0": AVX2's maddubs on an AVX-VNNI CPU, to measure one against the other
+        const int avxvnni = fovea_q_variant_available(FOVEA_V_AVXVNNI) && !(off && off[0] == '0');
+        best = fovea_q_variant_available(FOVEA_V_AVX512VNNI) ? FOVEA_V_AVX512VNNI
+             : avxvnni                                         ? FOVEA_V_AVXVNNI
+             : fovea_q_variant_available(FOVEA_V_AVX2)         ? FOVEA_V_AVX2
+                                                               : FOVEA_V_SCALAR;
     }
     return best;
-#else
-    return 0;
-#endif
+}
+
+static int resolve_variant(int variant) {
+    return variant >= 0 && fovea_q_variant_available(variant) ? variant : fovea_q_best_variant();
 }
 
 const char *fovea_q_variant_name(int variant) {
     switch (variant < 0 ? fovea_q_best_variant() : variant) {
-    case 2: return "AVX-512 VNNI";
-    case 1: return "AVX2";
+    case FOVEA_V_AVX512VNNI: return "AVX-512 VNNI";
+    case FOVEA_V_AVXVNNI: return "AVX-VNNI";
+    case FOVEA_V_AVXVNNI_MODEL: return "AVX-VNNI kernels, vpdpbusd modelled in AVX2";
+    case FOVEA_V_AVX2: return "AVX2";
     default: return "scalar";
     }
 }
@@ -755,31 +797,39 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
 
 __attribute__((target("avx2,fma,f16c")))
 static inline __m256i lanes_avx2(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
-__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-static inline __m256i lanes_vnni(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
+TARGET_AVX512VNNI static inline __m256i lanes_vnni(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
+TARGET_AVXVNNI static inline __m256i lanes_avxvnni(__m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s); }
+TARGET_AVX2 static inline __m256i lanes_model(__m256i u, __m256i s) { return dpbusd_model(_mm256_setzero_si256(), u, s); }
 
 // With AVX-512 BW the 32 fifth bits are a mask register: one vpmovm2b instead of four instructions.
-__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-static inline __m256i fifth_bits_mask(const uint8_t *qh) {
+TARGET_AVX512VNNI static inline __m256i fifth_bits_mask(const uint8_t *qh) {
     uint32_t bits;
     memcpy(&bits, qh, 4);
     return _mm256_and_si256(_mm256_movm_epi8((__mmask32)bits), _mm256_set1_epi8(0x10));
 }
 
-OFFSET_KERNEL(dot_offset_avx2, __attribute__((target("avx2,fma,f16c"))), lanes_avx2, fifth_bits)
-OFFSET_KERNEL(dot_offset_vnni, __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"))), lanes_vnni, fifth_bits_mask)
+OFFSET_KERNEL(dot_offset_avx2, TARGET_AVX2, lanes_avx2, fifth_bits)
+OFFSET_KERNEL(dot_offset_vnni, TARGET_AVX512VNNI, lanes_vnni, fifth_bits_mask)
+OFFSET_KERNEL(dot_offset_avxvnni, TARGET_AVXVNNI, lanes_avxvnni, fifth_bits)
+OFFSET_KERNEL(dot_offset_model, TARGET_AVX2, lanes_model, fifth_bits)
 #endif
 
 void fovea_q_gemv(int type, const void *w, size_t row_bytes, int n, const void *act, float *y, int r0, int r1, int variant) {
-    const int v = variant < 0 ? fovea_q_best_variant() : (variant > fovea_q_best_variant() ? fovea_q_best_variant() : variant);
+    const int v = resolve_variant(variant);
     const int nb = n / 32;
     const uint8_t *base = (const uint8_t *)w;
     for (int r = r0; r < r1; r++) {
         const uint8_t *row = base + (size_t)r * row_bytes;
 #ifdef FOVEA_X86
         const int offset = type != FOVEA_Q8_0 && type != FOVEA_Q4_0 && type != FOVEA_Q4_1;
-        if (v == 2) { y[r] = offset ? dot_offset_vnni(type, row, (const uint8_t *)act, nb) : dot_vnni(type, row, (const uint8_t *)act, nb); continue; }
-        if (v == 1) { y[r] = offset ? dot_offset_avx2(type, row, (const uint8_t *)act, nb) : dot_avx2(type, row, (const uint8_t *)act, nb); continue; }
+        const uint8_t *a = (const uint8_t *)act;
+        switch (v) {
+        case FOVEA_V_AVX512VNNI: y[r] = offset ? dot_offset_vnni(type, row, a, nb) : dot_vnni(type, row, a, nb); continue;
+        case FOVEA_V_AVXVNNI: y[r] = offset ? dot_offset_avxvnni(type, row, a, nb) : dot_avxvnni(type, row, a, nb); continue;
+        case FOVEA_V_AVXVNNI_MODEL: y[r] = offset ? dot_offset_model(type, row, a, nb) : dot_vnni_model(type, row, a, nb); continue;
+        case FOVEA_V_AVX2: y[r] = offset ? dot_offset_avx2(type, row, a, nb) : dot_avx2(type, row, a, nb); continue;
+        default: break;
+        }
 #endif
         y[r] = dot_scalar(type, row, (const uint8_t *)act, nb);
     }

@@ -99,6 +99,8 @@ struct BenchCommand: ParsableCommand {
         let memory = KernelBench.memoryRead(runs: runs)
         print(String(format: "| memory read, 512 MB over the cores | %.1f GB/s |", memory.read))
         print(String(format: "| F16 one-row product, 256 MB matrix (decode's stream) | %.1f GB/s |", memory.f16Product))
+        print(String(format: "| Q4_1 one-row product, int8 activations (%@), 512 MB matrix | %.1f GB/s |", QuantizedMatrix.kernelName, memory.q4_1Stream))
+        print(String(format: "| the same, 1536 × 576 (SmolLM2's MLP) in cache, 200 times | %.1f GB/s |", memory.q4_1Cached))
         if let bf16 = KernelBench.bf16Product(runs: runs) {
             print(String(format: "| bf16 × bf16 2048³ (%@) | %.1f GFLOP/s |", QuantizedMatrix.bf16ProductName, bf16))
         }

@@ -9,6 +9,10 @@ import FoveaTestSupport
 /// dequantised weights. Weights are random blocks with realistic scales (fp16 d around 1e-2).
 @Suite("Quantised matrix-vector kernels")
 struct QuantizedKernelTests {
+    /// The one-row kernel families this CPU runs (scalar, AVX2, AVX-512 VNNI, AVX-VNNI, and the
+    /// AVX-VNNI kernels over a modelled vpdpbusd wherever AVX2 is): the others cannot be exercised here.
+    static let variants: [Int32] = (0...4).map(Int32.init).filter { fovea_q_variant_available($0) != 0 }
+
     static func matrix(_ type: QuantType, rows: Int, cols: Int, seed: UInt64) -> (QuantizedMatrix, [Float]) {
         var rng = SplitMix64(seed: seed)
         let rb = cols / type.blockValues * type.blockBytes
@@ -70,7 +74,7 @@ struct QuantizedKernelTests {
         let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 2)
         let x = Self.activations(cols, seed: 3)
         let want = Self.reference(dense, x, rows: rows, cols: cols)
-        for variant: Int32 in [0, 1, 2] {
+        for variant in Self.variants {
             var y = [Float](repeating: 0, count: rows)
             q.gemv(x, into: &y, activations: .float, variant: variant)
             #expect(Compare.relativeError(y, want) < 1e-5, "\(type) variant \(variant)")
@@ -83,7 +87,7 @@ struct QuantizedKernelTests {
         let (rows, cols) = (3, 256 * 65)
         let (q, dense) = Self.matrix(type, rows: rows, cols: cols, seed: 8)
         let x = Self.activations(cols, seed: 9)
-        for variant: Int32 in [0, 1, 2] {
+        for variant in Self.variants {
             var y = [Float](repeating: 0, count: rows)
             q.gemv(x, into: &y, activations: .float, variant: variant)
             #expect(Compare.relativeError(y, Self.reference(dense, x, rows: rows, cols: cols)) < 1e-5, "\(type) variant \(variant)")
@@ -139,11 +143,13 @@ struct QuantizedKernelTests {
         let x = Self.activations(cols, seed: 5)
         var twin = [Float](repeating: 0, count: rows)
         q.gemv(x, into: &twin, activations: .int8, variant: 0)
-        for variant: Int32 in [1, 2] {
+        for variant in Self.variants where variant != 0 {
             var y = [Float](repeating: 0, count: rows)
             q.gemv(x, into: &y, activations: .int8, variant: variant)
             #expect(Compare.relativeError(y, twin) < 1e-5, "\(type) variant \(variant) (\(String(cString: fovea_q_variant_name(variant))))")
         }
+        // The AVX-VNNI body runs wherever AVX2 does, through the model, so it is checked here on any x86 CI machine.
+        if CPUFeatures.avx2 { #expect(Self.variants.contains(Int32(FOVEA_V_AVXVNNI_MODEL.rawValue))) }
         // Each activation is off by at most half a step d_a/2 = amax/254 of its block: bound the row's error by it.
         let want = Self.reference(dense, x, rows: rows, cols: cols)
         for r in 0..<rows {
@@ -154,6 +160,26 @@ struct QuantizedKernelTests {
                 bound += wsum * amax / 254 * 1.01 + 1e-6
             }
             #expect(abs(Double(twin[r]) - Double(want[r])) <= bound, "\(type) row \(r)")
+        }
+    }
+
+    @Test("the one-row kernel family is the best the CPU's flags allow, and a variant the CPU lacks resolves to it")
+    func kernelChoice() {
+        let flags = CPUFeatures.flags
+        let want = flags.isSuperset(of: ["avx512vl", "avx512bw", "avx512_vnni"]) && CPUFeatures.avx2 ? "AVX-512 VNNI"
+            : flags.contains("avx_vnni") && CPUFeatures.avx2 && ProcessInfo.processInfo.environment["FOVEA_AVXVNNI"] != "0" ? "AVX-VNNI"
+            : CPUFeatures.avx2 ? "AVX2" : "scalar"
+        #expect(QuantizedMatrix.kernelName == want, "flags \(flags.sorted())")
+        #expect((fovea_q_variant_available(Int32(FOVEA_V_AVXVNNI.rawValue)) != 0) == (flags.contains("avx_vnni") && CPUFeatures.avx2))
+        // A kernel family this CPU lacks falls back to the best it has: the same values as variant -1.
+        let (q, _) = Self.matrix(.q4_1, rows: 5, cols: 64, seed: 12)
+        let x = Self.activations(64, seed: 13)
+        var best = [Float](repeating: 0, count: 5)
+        q.gemv(x, into: &best, activations: .int8)
+        for variant: Int32 in 1...4 where fovea_q_variant_available(variant) == 0 {
+            var y = [Float](repeating: .nan, count: 5)
+            q.gemv(x, into: &y, activations: .int8, variant: variant)
+            #expect(y == best, "variant \(variant)")
         }
     }
 

@@ -102,8 +102,12 @@ struct KernelChoiceTests {
         let line = try #require(try inspect([:]).split(separator: "\n").first { $0.hasPrefix("kernels:") })
         let core = try #require(line.split(separator: " ").dropFirst(2).first).description
         #expect(BLAS.betterCore(chosen: core, flags: CPUFeatures.flags) == nil, "\(line)")
-        // Fovea's own many-row kernels are chosen wherever the CPU has their instructions.
+        // Fovea's own kernels are chosen wherever the CPU has their instructions: one-row products
+        // take vpdpbusd from AVX-512 VNNI or, without AVX-512, from AVX-VNNI (Alder Lake and later).
         let flags = CPUFeatures.flags
+        let oneRow = flags.isSuperset(of: ["avx512vl", "avx512bw", "avx512_vnni"]) ? "AVX-512 VNNI"
+            : flags.contains("avx_vnni") ? "AVX-VNNI" : CPUFeatures.avx2 ? "AVX2" : "scalar"
+        #expect(line.contains("quantised one-row products: \(oneRow);"), "\(line)")
         if flags.contains("avx512f") { #expect(line.contains("F16/BF16 × f32 AVX-512"), "\(line)") }
         if flags.contains("avx512f") && flags.contains("avx512_vnni") { #expect(line.contains("Q8_0 × Q8_0 VNNI"), "\(line)") }
         // On an AMX CPU the tiles replace vdpbf16ps; a failed probe names itself in the line, and fails here.

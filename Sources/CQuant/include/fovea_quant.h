@@ -39,7 +39,13 @@ void fovea_q_gemv(int type, const void *w, size_t row_bytes, int n, const void *
 // (exact to float summation order against a float32 copy of the weights). Rows up to 16,384 wide.
 void fovea_q_gemv_f32(int type, const void *w, size_t row_bytes, int n, const float *x, float *y, int r0, int r1, int variant);
 
-// The variant -1 resolves to on this CPU: 0 scalar, 1 AVX2, 2 AVX-512 (VNNI).
+// Kernel families of the one-row products. -1 (any negative) picks the best this CPU has: AVX-512
+// VNNI, else AVX-VNNI (FOVEA_AVXVNNI=0 skips it), else AVX2, else scalar; the float-activation
+// product has no VNNI form and runs AVX2 (AVX-512 for F16/BF16 rows) under the VNNI variants.
+// FOVEA_V_AVXVNNI_MODEL is the AVX-VNNI kernels with vpdpbusd computed in AVX2, for tests on CPUs
+// without it. A variant this CPU cannot run resolves to the best it can.
+enum fovea_q_variant { FOVEA_V_SCALAR = 0, FOVEA_V_AVX2 = 1, FOVEA_V_AVX512VNNI = 2, FOVEA_V_AVXVNNI = 3, FOVEA_V_AVXVNNI_MODEL = 4 };
+int fovea_q_variant_available(int variant);
 int fovea_q_best_variant(void);
 const char *fovea_q_variant_name(int variant);
 

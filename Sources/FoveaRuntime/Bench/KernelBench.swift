@@ -45,10 +45,13 @@ public enum KernelBench {
         return 2 * pow(Double(n), 3) / median(times) / 1e9
     }
 
-    /// Decode's roofline: GB/s reading a 512 MB buffer over the cores, and GB/s of the F16
-    /// one-row product (decode's kernel for F16 weights) over a 256 MB matrix, medians of `runs`.
-    /// A token that reads B bytes of weights cannot take less than B ÷ the first figure.
-    public static func memoryRead(runs: Int) -> (read: Double, f16Product: Double) {
+    /// Decode's roofline: GB/s reading a 512 MB buffer over the cores, and GB/s of the one-row
+    /// products decode runs (F16 weights over a 256 MB matrix; Q4_1 with int8 activations over
+    /// 512 MB, and over SmolLM2's 1536 × 576 MLP matrix, which stays in cache), medians of `runs`.
+    /// A token that reads B bytes of weights cannot take less than B ÷ the first figure; where
+    /// the Q4_1 product runs much faster in cache than streamed, the stream bounds it, not its
+    /// instructions.
+    public static func memoryRead(runs: Int) -> (read: Double, f16Product: Double, q4_1Stream: Double, q4_1Cached: Double) {
         let bytes = 512 << 20, piece = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer { buffer.deallocate() }
@@ -77,8 +80,20 @@ public enum KernelBench {
         let x = [Float](repeating: 0.5, count: cols)
         var y = [Float](repeating: 0, count: rows)
         let product = timed { x.withUnsafeBufferPointer { matrix.gemv($0.baseAddress!, into: &y) } }
-        if sink == 1 && y[0] == 0 { print("") }   // keeps the reads observable
-        return (Double(bytes) / read / 1e9, Double(rows * cols * 2) / product / 1e9)
+        // Q4_1 blocks of this buffer: d = m = 1, nibbles 0 and 3: finite sums.
+        let q4Rows = bytes / (cols / 32 * 20)
+        let q4 = QuantizedMatrix(type: .q4_1, rows: q4Rows, cols: cols, data: buffer, owner: nil)
+        var yq = [Float](repeating: 0, count: q4Rows)
+        let stream = timed { x.withUnsafeBufferPointer { q4.gemv($0.baseAddress!, into: &yq, activations: .int8) } }
+        let small = QuantizedMatrix(type: .q4_1, rows: 1536, cols: 576, data: buffer, owner: nil)
+        let xs = [Float](repeating: 0.5, count: 576)
+        let repeats = 200
+        let cached = timed {
+            xs.withUnsafeBufferPointer { for _ in 0..<repeats { small.gemv($0.baseAddress!, into: &yq, activations: .int8) } }
+        }
+        if sink == 1 && y[0] == 0 && yq[0] == 0 { print("") }   // keeps the reads observable
+        return (Double(bytes) / read / 1e9, Double(rows * cols * 2) / product / 1e9,
+                Double(q4.byteCount) / stream / 1e9, Double(small.byteCount * repeats) / cached / 1e9)
     }
 
     /// G elements/s converting bf16 to float32, what a bf16 checkpoint costs at load.
