@@ -173,6 +173,40 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
+    /// One-row products of several matrices against the same x (Q, K and V; gate and up) in one
+    /// parallel region, x quantised once. False, with nothing written, unless every matrix has
+    /// this one's type, width and activations; the caller then multiplies them one by one.
+    /// A small model's decode is some 200 such products a token, and the hand-offs between
+    /// them, not the kernel, are what two cores wait on.
+    public static func gemv(_ parts: [(matrix: QuantizedMatrix, y: UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>) -> Bool {
+        guard let first = parts.first?.matrix else { return true }
+        let activations = first.type.hasIntegerProduct ? first.activations : .float
+        guard parts.allSatisfy({ $0.matrix.type == first.type && $0.matrix.cols == first.cols && $0.matrix.activations == first.activations })
+        else { return false }
+        let (type, cols) = (first.type.rawValue, first.cols)
+        var offsets = [0]
+        for p in parts { offsets.append(offsets[offsets.count - 1] + p.matrix.rows) }
+        let total = offsets[offsets.count - 1]
+        func run(_ product: (QuantizedMatrix, UnsafeMutablePointer<Float>, Int32, Int32) -> Void) {
+            Parallel.forEachChunk(total, grain: max(16, 65_536 / max(cols, 1)), spin: true) { range in
+                for (i, p) in parts.enumerated() {
+                    let lo = max(range.lowerBound, offsets[i]), hi = min(range.upperBound, offsets[i + 1])
+                    if lo < hi { product(p.matrix, p.y, Int32(lo - offsets[i]), Int32(hi - offsets[i])) }
+                }
+            }
+        }
+        if activations != .int8 {
+            run { m, y, r0, r1 in fovea_q_gemv_f32(type, m.data, m.rowBytes, Int32(cols), x, y, r0, r1, -1) }
+            return true
+        }
+        withUnsafeTemporaryAllocation(byteCount: cols / 32 * first.type.activationBlockBytes, alignment: 64) { act in
+            fovea_q_quantize_act(type, x, act.baseAddress, Int32(cols))
+            let a = UnsafeRawPointer(act.baseAddress!)
+            run { m, y, r0, r1 in fovea_q_gemv(type, m.data, m.rowBytes, Int32(cols), a, y, r0, r1, -1) }
+        }
+        return true
+    }
+
     /// Row `r` as float32.
     public func dequantize(row r: Int, into out: UnsafeMutablePointer<Float>) {
         fovea_q_dequantize(type.rawValue, data + r * rowBytes, out, Int32(cols))

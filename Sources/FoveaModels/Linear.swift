@@ -48,6 +48,22 @@ public struct Linear: Sendable {
         }
     }
 
+    /// Several layers over the same x (Q, K and V; gate and up). For one row of stored-format
+    /// weights alike, one parallel region with x quantised once (`QuantizedMatrix.gemv(_:x:)`);
+    /// otherwise each layer in turn. Same values either way: rows are independent.
+    public static func apply(_ layers: [(layer: Linear, y: UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>, rows: Int) {
+        if rows == 1 {
+            let parts = layers.compactMap { l -> (matrix: QuantizedMatrix, y: UnsafeMutablePointer<Float>)? in
+                if case .quantized(let q) = l.layer.weights { (q, l.y) } else { nil }
+            }
+            if parts.count == layers.count, QuantizedMatrix.gemv(parts, x: x) {
+                for l in layers { if let bias = l.layer.bias { Kernels.addBias(bias.data, to: l.y, rows: 1, outDim: l.layer.outDim) } }
+                return
+            }
+        }
+        for l in layers { l.layer(x, rows: rows, into: l.y) }
+    }
+
     /// Whether many-row products run one of Fovea's own kernels on this CPU, not sgemm.
     public var usesOwnManyRowProduct: Bool {
         if case .quantized(let q) = weights { q.usesOwnManyRowProduct } else { false }

@@ -222,9 +222,7 @@ public struct LlamaDecoder: Sendable {
             // Attention: project, rotate, append to the cache, attend.
             ws.positions.withUnsafeBufferPointer { pos in
                 layer.inputNorm(x.data, rows: L, into: h)
-                layer.wq(h, rows: L, into: q)
-                layer.wk(h, rows: L, into: k)
-                layer.wv(h, rows: L, into: v)
+                Linear.apply([(layer.wq, q), (layer.wk, k), (layer.wv, v)], h, rows: L)
                 rope.apply(q, rows: L, heads: c.heads, positions: pos.baseAddress!)
                 rope.apply(k, rows: L, heads: c.kvHeads, positions: pos.baseAddress!)
             }
@@ -243,8 +241,7 @@ public struct LlamaDecoder: Sendable {
             Kernels.add(h, into: x.data, count: L * d)
             // SwiGLU MLP.
             layer.postNorm(x.data, rows: L, into: h)
-            layer.w1(h, rows: L, into: gate)
-            layer.w3(h, rows: L, into: up)
+            Linear.apply([(layer.w1, gate), (layer.w3, up)], h, rows: L)
             Kernels.siluMul(gate, up, count: L * c.intermediateSize)
             layer.w2(gate, rows: L, into: h)
             Kernels.add(h, into: x.data, count: L * d)

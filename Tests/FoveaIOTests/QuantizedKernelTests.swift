@@ -183,6 +183,36 @@ struct QuantizedKernelTests {
         }
     }
 
+    @Test("several matrices in one region (Q, K, V) give each one's own product, bit for bit; mixed types are refused",
+          arguments: [QuantType.q4_1, .q8_0, .q4_k])
+    func fused(_ type: QuantType) {
+        let cols = Self.width(576, type)
+        let x = Self.activations(cols, seed: 21)
+        for activations in [QuantizedMatrix.Activations.float, .int8] where activations == .float || type.hasIntegerProduct {
+            // Row counts that split unevenly over the chunks, so some chunk spans two matrices.
+            let ms = [67, 19, 19].enumerated().map { i, rows in
+                let (q, _) = Self.matrix(type, rows: rows, cols: cols, seed: 30 + UInt64(i))
+                return QuantizedMatrix(type: type, rows: rows, cols: cols, copying: q.data, order: Array(0..<rows), activations: activations)
+            }
+            // One buffer for the three outputs, as Q, K and V are three buffers the caller owns.
+            var out = [Float](repeating: .nan, count: 67 + 19 + 19)
+            let ok = out.withUnsafeMutableBufferPointer { y in
+                QuantizedMatrix.gemv([(ms[0], y.baseAddress!), (ms[1], y.baseAddress! + 67), (ms[2], y.baseAddress! + 86)], x: x)
+            }
+            #expect(ok)
+            for (m, y) in zip(ms, [Array(out[0..<67]), Array(out[67..<86]), Array(out[86...])]) {
+                var alone = [Float](repeating: 0, count: m.rows)
+                m.gemv(x, into: &alone)
+                #expect(y == alone, "\(type) \(activations), \(m.rows) rows")
+            }
+        }
+        let (other, _) = Self.matrix(type == .q8_0 ? .q4_0 : .q8_0, rows: 4, cols: cols, seed: 40)
+        let (same, _) = Self.matrix(type, rows: 4, cols: cols, seed: 41)
+        var y = [Float](repeating: .nan, count: 8)
+        let mixed = y.withUnsafeMutableBufferPointer { QuantizedMatrix.gemv([(same, $0.baseAddress!), (other, $0.baseAddress! + 4)], x: x) }
+        #expect(!mixed && y.allSatisfy(\.isNaN), "mixed types must be refused before anything is written")
+    }
+
     @Test("f16 and bf16 rows take float activations even when int8 is asked for: exact against float64")
     func halfPrecisionIgnoresInt8() {
         for type in QuantType.allCases where !type.hasIntegerProduct {
