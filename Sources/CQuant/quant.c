@@ -319,24 +319,16 @@ static float dot_scalar(int type, const uint8_t *w, const uint8_t *a, int nb) {
 }
 
 #ifdef FOVEA_X86
+#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TARGET_AVX512VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define TARGET_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+
 // ---------- AVX2 ----------
 __attribute__((target("avx2,fma,f16c")))
 static inline __m256i unpack_nibbles(const uint8_t *q) {   // 16 bytes → 32 values 0..15, low nibbles first
     const __m128i t = _mm_loadu_si128((const __m128i *)q);
     const __m256i both = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-__attribute__((target("avx2,fma,f16c")))
-static inline __m256 sum_i8_pairs(__m256i x, __m256i y) {   // Σ x·y per 32-bit lane, x signed, y signed
-    const __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
-    const __m256i dot16 = _mm256_maddubs_epi16(ax, sy);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot16, _mm256_set1_epi16(1)));
-}
-
-__attribute__((target("avx2,fma,f16c")))
-static inline __m256 sum_u8_i8(__m256i u, __m256i s) {      // u unsigned (≤ 15), s signed
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
 
 __attribute__((target("avx2,fma,f16c")))
@@ -347,42 +339,11 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static float dot_avx2(int type, const uint8_t *w, const uint8_t *a, int nb) {
-    __m256 acc = _mm256_setzero_ps();
-    float extra = 0;
-    if (type == FOVEA_Q8_0) {
-        for (int b = 0; b < nb; b++, w += 34, a += 34) {
-            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));
-            const __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2)), qa = _mm256_loadu_si256((const __m256i *)(a + 2));
-            acc = _mm256_fmadd_ps(d, sum_i8_pairs(qw, qa), acc);
-        }
-    } else if (type == FOVEA_Q4_0) {
-        const __m256i eight = _mm256_set1_epi8(8);
-        for (int b = 0; b < nb; b++, w += 18, a += 34) {
-            const __m256 d = _mm256_set1_ps(half_at(w) * half_at(a));
-            const __m256i qw = _mm256_sub_epi8(unpack_nibbles(w + 2), eight);
-            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 2));
-            acc = _mm256_fmadd_ps(d, sum_i8_pairs(qw, qa), acc);
-        }
-    } else {
-        // [d_w, m] · [d_a, s] = [scale, min term] in one product, the min terms summed in lane 1.
-        __m128 mins = _mm_setzero_ps();
-        for (int b = 0; b < nb; b++, w += 20, a += 36) {
-            const __m128 both = _mm_mul_ps(halves_at(w), halves_at(a));
-            const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));
-            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), sum_u8_i8(unpack_nibbles(w + 4), qa), acc);
-            mins = _mm_add_ps(mins, both);
-        }
-        extra = _mm_cvtss_f32(_mm_movehdup_ps(mins));
-    }
-    return hsum(acc) + extra;
-}
-
-// ---------- vpdpbusd: AVX-512 VNNI (EVEX, on ymm through AVX512VL) or AVX-VNNI (VEX) ----------
-// One body, three builds: with AVX-512 VNNI's vpdpbusd, with AVX-VNNI's (Alder Lake and later
-// client CPUs, Zen 5: the same instruction without AVX-512), and with an exact AVX2 model of it, so
-// the body the AVX-VNNI build runs is tested on CPUs that lack the instruction.
+// ---------- u8 × s8 sums of four into int32 lanes: vpdpbusd, or what stands in for it ----------
+// One body per kernel, four builds: with AVX-512 VNNI's vpdpbusd (EVEX, on ymm through AVX512VL),
+// with AVX-VNNI's (VEX: Alder Lake and later client CPUs, Zen 5 without AVX-512), with AVX2's
+// maddubs + madd, and with an exact AVX2 model of vpdpbusd, so the body the AVX-VNNI build runs
+// is tested on CPUs that lack the instruction.
 #define INT8_KERNEL(NAME, TARGET, DPBUSD)                                                                               \
 TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {                                       \
     __m256 acc = _mm256_setzero_ps();                                                                                   \
@@ -418,19 +379,22 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
     return hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(mins));                                                            \
 }
 
+// AVX2's two instructions: maddubs sums byte pairs into int16 with saturation, so callers keep
+// |u·s| pairs under 32,767 (u ≤ 127 after the sign trick, nibbles ≤ 15, 6-bit codes ≤ 63).
+TARGET_AVX2 static inline __m256i dpbusd_avx2(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+
 // vpdpbusd in AVX2, exactly: u8 × s8 in 16-bit halves (even bytes, odd bytes), each pair summed by
-// vpmaddwd, the two halves added. No saturation (maddubs would saturate at 255·127·2).
-__attribute__((target("avx2,fma,f16c")))
-static inline __m256i dpbusd_model(__m256i acc, __m256i u, __m256i s) {
+// vpmaddwd, the two halves added. No saturation.
+TARGET_AVX2 static inline __m256i dpbusd_model(__m256i acc, __m256i u, __m256i s) {
     const __m256i low8 = _mm256_set1_epi16(0x00FF);
     const __m256i even = _mm256_madd_epi16(_mm256_and_si256(u, low8), _mm256_srai_epi16(_mm256_slli_epi16(s, 8), 8));
     const __m256i odd = _mm256_madd_epi16(_mm256_srli_epi16(u, 8), _mm256_srai_epi16(s, 8));
     return _mm256_add_epi32(acc, _mm256_add_epi32(even, odd));
 }
 
-#define TARGET_AVX512VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-#define TARGET_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
-#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+INT8_KERNEL(dot_avx2, TARGET_AVX2, dpbusd_avx2)
 INT8_KERNEL(dot_vnni, TARGET_AVX512VNNI, _mm256_dpbusd_epi32)
 INT8_KERNEL(dot_avxvnni, TARGET_AVXVNNI, _mm256_dpbusd_avx_epi32)
 INT8_KERNEL(dot_vnni_model, TARGET_AVX2, dpbusd_model)
@@ -734,12 +698,12 @@ const char *fovea_q_variant_name(int variant) {
 // register, the u8 × s8 products summed four at a time into eight int32 lanes (lanes 0–3: values
 // 0–15, lanes 4–7: values 16–31, which Q6_K's two 16-value scales need), by maddubs + madd (AVX2)
 // or vpdpbusd (VNNI). Scales and min terms come in pairs: [scale, min]·[d_a, s].
-#define OFFSET_KERNEL(NAME, TARGET, LANES, FIFTH)                                                                       \
+#define OFFSET_KERNEL(NAME, TARGET, DPBUSD, FIFTH)                                                                      \
 TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {                                       \
     __m256 acc = _mm256_setzero_ps();                                                                                   \
     __m128 mins = _mm_setzero_ps();                                                                                     \
     const __m256i low4 = _mm256_set1_epi8(0x0F);                                                                        \
-    const __m256i ones = _mm256_set1_epi8(1);                                                                           \
+    const __m256i ones = _mm256_set1_epi8(1), zero = _mm256_setzero_si256();                                            \
     if (type == FOVEA_Q5_0 || type == FOVEA_Q5_1) {                                                                     \
         const int q5_1 = type == FOVEA_Q5_1, bytes = q5_1 ? 24 : 22;                                                    \
         for (int b = 0; b < nb; b++, w += bytes, a += 36) {                                                             \
@@ -747,7 +711,7 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
             const __m128 dm = halves_at(w), as = halves_at(a);                                                          \
             /* Q5_1: [d, m]·[d_a, s]; Q5_0: [d, d]·[d_a, s], the second lane times −16 at the end */                   \
             const __m128 both = _mm_mul_ps(q5_1 ? dm : _mm_broadcastss_ps(dm), as);                                     \
-            const __m256i isum = LANES(u, _mm256_loadu_si256((const __m256i *)(a + 4)));                                \
+            const __m256i isum = DPBUSD(zero, u, _mm256_loadu_si256((const __m256i *)(a + 4)));                                \
             acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), _mm256_cvtepi32_ps(isum), acc);                          \
             mins = _mm_add_ps(mins, both);                                                                              \
         }                                                                                                               \
@@ -767,7 +731,7 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
                 const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * (j / 2)));                       \
                 const __m256i u = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(raw, 4) : raw, low4);                      \
                 const __m128 both = _mm_mul_ps(_mm_mul_ps(dmin, _mm_setr_ps(sf[j], mf[j], 0, 0)), halves_at(a));        \
-                const __m256i isum = LANES(u, _mm256_loadu_si256((const __m256i *)(a + 4)));                            \
+                const __m256i isum = DPBUSD(zero, u, _mm256_loadu_si256((const __m256i *)(a + 4)));                            \
                 acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(both), _mm256_cvtepi32_ps(isum), acc);                      \
                 mins = _mm_add_ps(mins, both);                                                                          \
             }                                                                                                           \
@@ -784,7 +748,7 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
             q6k_codes(ql, qh, u);                                                                                       \
             for (int k = 0; k < 4; k++, a += 36) {                                                                      \
                 const __m256i qa = _mm256_loadu_si256((const __m256i *)(a + 4));                                         \
-                const __m256i isum = _mm256_sub_epi32(LANES(u[k], qa), _mm256_slli_epi32(LANES(ones, qa), 5));           \
+                const __m256i isum = _mm256_sub_epi32(DPBUSD(zero, u[k], qa), _mm256_slli_epi32(DPBUSD(zero, ones, qa), 5));           \
                 const __m256 pair = _mm256_permutevar8x32_ps(scf, _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k,          \
                                                                                     2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1)); \
                 const __m256 scales = _mm256_mul_ps(pair, _mm256_broadcastss_ps(_mm_mul_ps(d, halves_at(a))));          \
@@ -795,12 +759,6 @@ TARGET static float NAME(int type, const uint8_t *w, const uint8_t *a, int nb) {
     return hsum(acc);                                                                                                   \
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static inline __m256i lanes_avx2(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
-TARGET_AVX512VNNI static inline __m256i lanes_vnni(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
-TARGET_AVXVNNI static inline __m256i lanes_avxvnni(__m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s); }
-TARGET_AVX2 static inline __m256i lanes_model(__m256i u, __m256i s) { return dpbusd_model(_mm256_setzero_si256(), u, s); }
-
 // With AVX-512 BW the 32 fifth bits are a mask register: one vpmovm2b instead of four instructions.
 TARGET_AVX512VNNI static inline __m256i fifth_bits_mask(const uint8_t *qh) {
     uint32_t bits;
@@ -808,10 +766,10 @@ TARGET_AVX512VNNI static inline __m256i fifth_bits_mask(const uint8_t *qh) {
     return _mm256_and_si256(_mm256_movm_epi8((__mmask32)bits), _mm256_set1_epi8(0x10));
 }
 
-OFFSET_KERNEL(dot_offset_avx2, TARGET_AVX2, lanes_avx2, fifth_bits)
-OFFSET_KERNEL(dot_offset_vnni, TARGET_AVX512VNNI, lanes_vnni, fifth_bits_mask)
-OFFSET_KERNEL(dot_offset_avxvnni, TARGET_AVXVNNI, lanes_avxvnni, fifth_bits)
-OFFSET_KERNEL(dot_offset_model, TARGET_AVX2, lanes_model, fifth_bits)
+OFFSET_KERNEL(dot_offset_avx2, TARGET_AVX2, dpbusd_avx2, fifth_bits)
+OFFSET_KERNEL(dot_offset_vnni, TARGET_AVX512VNNI, _mm256_dpbusd_epi32, fifth_bits_mask)
+OFFSET_KERNEL(dot_offset_avxvnni, TARGET_AVXVNNI, _mm256_dpbusd_avx_epi32, fifth_bits)
+OFFSET_KERNEL(dot_offset_model, TARGET_AVX2, dpbusd_model, fifth_bits)
 #endif
 
 void fovea_q_gemv(int type, const void *w, size_t row_bytes, int n, const void *act, float *y, int r0, int r1, int variant) {

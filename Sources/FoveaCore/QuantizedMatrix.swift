@@ -155,56 +155,49 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// y[rows] = W · x (one activation row). `variant` 0 forces the scalar twin (tests).
     public func gemv(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, activations: Activations? = nil, variant: Int32 = -1) {
-        let activations = type.hasIntegerProduct ? activations ?? self.activations : .float
-        if activations != .int8 {
-            Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1)), spin: true) { range in
-                fovea_q_gemv_f32(type.rawValue, data, rowBytes, Int32(cols), x, y, Int32(range.lowerBound), Int32(range.upperBound), variant)
-            }
-            return
-        }
-        let blocks = cols / 32
-        withUnsafeTemporaryAllocation(byteCount: blocks * type.activationBlockBytes, alignment: 64) { act in
-            fovea_q_quantize_act(type.rawValue, x, act.baseAddress, Int32(cols))
-            let a = UnsafeRawPointer(act.baseAddress!)
-            // Rows in chunks big enough to pay for a thread (≈ 64 K weights each).
-            Parallel.forEachChunk(rows, grain: max(16, 65_536 / max(cols, 1)), spin: true) { range in
-                fovea_q_gemv(type.rawValue, data, rowBytes, Int32(cols), a, y, Int32(range.lowerBound), Int32(range.upperBound), variant)
-            }
-        }
+        Self.products([(self, y)], x: x, activations: activations, variant: variant)
     }
 
     /// One-row products of several matrices against the same x (Q, K and V; gate and up) in one
     /// parallel region, x quantised once. False, with nothing written, unless every matrix has
-    /// this one's type, width and activations; the caller then multiplies them one by one.
+    /// the first one's type, width and activations; the caller then multiplies them one by one.
     /// A small model's decode is some 200 such products a token, and the hand-offs between
     /// them, not the kernel, are what two cores wait on.
     public static func gemv(_ parts: [(matrix: QuantizedMatrix, y: UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>) -> Bool {
         guard let first = parts.first?.matrix else { return true }
-        let activations = first.type.hasIntegerProduct ? first.activations : .float
         guard parts.allSatisfy({ $0.matrix.type == first.type && $0.matrix.cols == first.cols && $0.matrix.activations == first.activations })
         else { return false }
-        let (type, cols) = (first.type.rawValue, first.cols)
-        var offsets = [0]
-        for p in parts { offsets.append(offsets[offsets.count - 1] + p.matrix.rows) }
-        let total = offsets[offsets.count - 1]
+        products(parts, x: x, activations: nil, variant: -1)
+        return true
+    }
+
+    /// The rows of `parts` (one type and width) as one range split over the cores, in chunks big
+    /// enough to pay for a thread (≈ 64 K weights each); x quantised once where int8.
+    private static func products(_ parts: [(matrix: QuantizedMatrix, y: UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>,
+                                 activations: Activations?, variant: Int32) {
+        let first = parts[0].matrix
+        let (type, cols) = (first.type, first.cols)
+        let activations = type.hasIntegerProduct ? activations ?? first.activations : .float
+        let total = parts.reduce(0) { $0 + $1.matrix.rows }
         func run(_ product: (QuantizedMatrix, UnsafeMutablePointer<Float>, Int32, Int32) -> Void) {
             Parallel.forEachChunk(total, grain: max(16, 65_536 / max(cols, 1)), spin: true) { range in
-                for (i, p) in parts.enumerated() {
-                    let lo = max(range.lowerBound, offsets[i]), hi = min(range.upperBound, offsets[i + 1])
-                    if lo < hi { product(p.matrix, p.y, Int32(lo - offsets[i]), Int32(hi - offsets[i])) }
+                var start = 0
+                for p in parts {
+                    let lo = max(range.lowerBound, start), hi = min(range.upperBound, start + p.matrix.rows)
+                    if lo < hi { product(p.matrix, p.y, Int32(lo - start), Int32(hi - start)) }
+                    start += p.matrix.rows
                 }
             }
         }
         if activations != .int8 {
-            run { m, y, r0, r1 in fovea_q_gemv_f32(type, m.data, m.rowBytes, Int32(cols), x, y, r0, r1, -1) }
-            return true
+            run { m, y, r0, r1 in fovea_q_gemv_f32(type.rawValue, m.data, m.rowBytes, Int32(cols), x, y, r0, r1, variant) }
+            return
         }
-        withUnsafeTemporaryAllocation(byteCount: cols / 32 * first.type.activationBlockBytes, alignment: 64) { act in
-            fovea_q_quantize_act(type, x, act.baseAddress, Int32(cols))
+        withUnsafeTemporaryAllocation(byteCount: cols / 32 * type.activationBlockBytes, alignment: 64) { act in
+            fovea_q_quantize_act(type.rawValue, x, act.baseAddress, Int32(cols))
             let a = UnsafeRawPointer(act.baseAddress!)
-            run { m, y, r0, r1 in fovea_q_gemv(type, m.data, m.rowBytes, Int32(cols), a, y, r0, r1, -1) }
+            run { m, y, r0, r1 in fovea_q_gemv(type.rawValue, m.data, m.rowBytes, Int32(cols), a, y, r0, r1, variant) }
         }
-        return true
     }
 
     /// Row `r` as float32.
