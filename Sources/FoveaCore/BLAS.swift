@@ -62,7 +62,11 @@ public enum BLAS {
         #endif
     }
 
-    /// OpenBLAS's thread count when Fovea first asked (OPENBLAS_NUM_THREADS or the cores).
+    /// OpenBLAS's thread count at start-up (OPENBLAS_NUM_THREADS, or the cores it may use).
+    /// A lazy `static let` reads it on first use, so `setThreads` touches it before its first
+    /// change: read only afterwards, it recorded the changed count, and a vision tower on Fovea's
+    /// own kernels (which sets one thread) left every later sgemm stage of the process on one
+    /// core (LLaVA-NeXT-7B's Full prefill on a 2-core AVX-512 EPYC ran at 1.08 cores).
     public static let startupThreads: Int = threads
 
     /// A stage whose big products run on Fovea's own kernels (bf16 × bf16, Q8_0 × Q8_0) leaves
@@ -77,6 +81,7 @@ public enum BLAS {
     }
 
     public static func setThreads(_ n: Int) {
+        _ = startupThreads
         #if !canImport(Accelerate)
         openblas_set_num_threads(Int32(n))
         #endif

@@ -38,7 +38,7 @@ extension BLAS {
     /// One line for reports: the kernels in use, and what was corrected.
     public static var kernels: String {
         let from = ProcessInfo.processInfo.environment[correctionMarker].map { "; OpenBLAS had chosen \($0), corrected" } ?? ""
-        return "OpenBLAS \(coreName) kernels, \(threads) threads\(from); quantised one-row products: \(QuantizedMatrix.kernelName); stored-weight many-row products: \(QuantizedMatrix.manyRowKernels)"
+        return "OpenBLAS \(coreName) kernels, \(startupThreads) threads\(from); quantised one-row products: \(QuantizedMatrix.kernelName); stored-weight many-row products: \(QuantizedMatrix.manyRowKernels)"
     }
 
     /// The `OPENBLAS_CORETYPE` this CPU deserves when OpenBLAS chose a slower family for it, or nil

@@ -1,3 +1,4 @@
+import CQuant
 import Dispatch
 import Foundation
 import Synchronization
@@ -7,15 +8,10 @@ import Glibc
 
 /// Parallel loops for element-wise and attention work. BLAS brings its own threads.
 public enum Parallel {
-    /// Cores available to this process.
-    public static let cores: Int = {
-        #if canImport(Glibc)
-        let n = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        return max(1, n)
-        #else
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-        #endif
-    }()
+    /// Cores this process may run on: its affinity mask (`taskset`, a container's cpuset), as
+    /// OpenBLAS counts them, not every core online, which would split work into more chunks than
+    /// cores to run them.
+    public static let cores: Int = Int(fovea_cpu_count())
 
     /// Runs `body` over `0..<count` split into at most `cores` contiguous chunks.
     /// Work smaller than `grain` items runs on the calling thread: thread hand-off costs

@@ -22,6 +22,11 @@ public struct RunStatistics: Sendable, Codable {
     public var decodeSeconds = 0.0
     /// The part of `decodeSeconds` spent in attention.
     public var decodeAttentionSeconds = 0.0
+    /// Process CPU time (every thread's) during each stage: divided by the stage's wall time, the
+    /// cores it kept busy. A stage that should use every core and shows 1.0 runs on one.
+    public var visionCPUSeconds = 0.0
+    public var prefillCPUSeconds = 0.0
+    public var decodeCPUSeconds = 0.0
     /// The KV policy ("full" when none) and storage.
     public var kvMethod = "full"
     /// KV bytes the sequence held right after prefill, and at the end.
@@ -42,6 +47,12 @@ public struct RunStatistics: Sendable, Codable {
     public var decodeMillisecondsPerToken: Double {
         generatedTokens > 1 ? decodeSeconds * 1000 / Double(generatedTokens - 1) : 0
     }
+    /// Cores each stage kept busy (CPU time ÷ wall time; 0 for a stage that did not run). Process
+    /// CPU time counts every thread, so two runs at once would inflate each other's figure.
+    public var visionCores: Double { Self.cores(visionCPUSeconds, visionSeconds) }
+    public var prefillCores: Double { Self.cores(prefillCPUSeconds, prefillSeconds) }
+    public var decodeCores: Double { Self.cores(decodeCPUSeconds, decodeSeconds) }
+    static func cores(_ cpu: Double, _ wall: Double) -> Double { wall > 0 ? cpu / wall : 0 }
 
     /// The statistics as one JSON object with snake_case keys, derived figures included.
     public func json() throws -> Data {
@@ -51,6 +62,7 @@ public struct RunStatistics: Sendable, Codable {
             "visual_tokens_nominal": visualTokensNominal, "lost_to_unpad": lostToUnpad,
             "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,
             "ttft_s": timeToFirstToken, "decode_s": decodeSeconds, "decode_attention_s": decodeAttentionSeconds, "decode_ms_per_token": decodeMillisecondsPerToken,
+            "vision_cores": visionCores, "prefill_cores": prefillCores, "decode_cores": decodeCores,
             "kv_method": kvMethod, "kv_bytes_after_prefill": kvBytesAfterPrefill, "kv_bytes_allocated": kvBytesAllocated, "kv_pool_bytes_held": kvPoolBytesHeld, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes, "kernels": kernels,
         ]
         return try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted])
@@ -61,8 +73,9 @@ public struct RunStatistics: Sendable, Codable {
         return [
             "prompt tokens: \(promptTokens) (visual in \(visualTokensIn), out \(visualTokensOut)"
                 + (method == "full" ? ")" : ", nominal \(visualTokensNominal), lost to unpad \(lostToUnpad); \(method))"),
-            String(format: "vision: %.3f s, prefill: %.3f s, time to first token: %.3f s", visionSeconds, prefillSeconds, timeToFirstToken),
-            String(format: "decode: %d tokens, %.2f ms/token", generatedTokens, decodeMillisecondsPerToken),
+            String(format: "vision: %.3f s (%.2f cores), prefill: %.3f s (%.2f cores), time to first token: %.3f s",
+                   visionSeconds, visionCores, prefillSeconds, prefillCores, timeToFirstToken),
+            String(format: "decode: %d tokens, %.2f ms/token (%.2f cores)", generatedTokens, decodeMillisecondsPerToken, decodeCores),
             "kernels: \(kernels)",
             "KV cache (\(kvMethod)): \(mb(kvBytesAfterPrefill)) after prefill, \(mb(kvBytesUsed)) used of \(mb(kvBytesAllocated)) allocated at the end; peak RSS: \(mb(peakResidentBytes))",
         ].joined(separator: "\n")
@@ -92,4 +105,11 @@ public enum ProcessMemory {
 @inline(__always)
 public func now() -> Double {
     Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+}
+
+/// CPU seconds this process has used, all threads together.
+public func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }

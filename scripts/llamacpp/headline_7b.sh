@@ -10,7 +10,9 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 sbs=.cache/sbs
 bin="$(bash scripts/llamacpp/build.sh)"
-swift build -c release --product fovea >/dev/null
+# FOVEA=PATH measures another build (to compare two in the same hour) instead of building this checkout's.
+fovea="${FOVEA:-}"
+if [ -z "$fovea" ]; then swift build -c release --product fovea >/dev/null; fovea=.build/release/fovea; fi
 if [ ! -f $sbs/gguf/llava-next-7b-q4_0.gguf ]; then
     [ -f $sbs/llava-next-7b/config.json ] || python3 scripts/llamacpp/make_random_llava.py --shape llava-next-7b --out $sbs/llava-next-7b
     python3 scripts/llamacpp/convert_llava.py --model $sbs/llava-next-7b --out $sbs/gguf --outtype f16
@@ -24,7 +26,7 @@ import numpy as np, PIL.Image
 PIL.Image.fromarray(np.random.default_rng(3).integers(0, 256, (672, 672, 3), dtype=np.uint8)).save('$image')"
 avl='kv=avl:s=0.5,c=0.3,k=3,t=0.6'
 echo "== Fovea ($(date -u +%H:%M))"
-/usr/bin/time -v .build/release/fovea bench --model $text --mmproj $mmproj --image $image --runs "${RUNS:-1}" --decode 16 \
+/usr/bin/time -v "$fovea" bench --model $text --mmproj $mmproj --image $image --runs "${RUNS:-1}" --decode 16 \
     --prompt-tokens 40 --methods "prune=hired:r=0.2;$avl;prune=hired:r=0.2 $avl" --json "${OUT:-/tmp}/headline-7b-fovea.json" 2>&1 \
     | grep -vE "^\s+(Average|Major|Minor|Volun|Invol|Swaps|File|Socket|Signals|Page|Exit|Percent|System|User)"
 echo "== llama.cpp ($(date -u +%H:%M))"

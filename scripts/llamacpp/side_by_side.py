@@ -43,9 +43,10 @@ def max_rss_gb(stderr: str) -> float:
     return int(m.group(1)) / 1e6 if m else float("nan")
 
 
-def prepare(types):
+def prepare(types, build_fovea=True):
     llama_bin = sh(["bash", os.path.join(ROOT, "scripts/llamacpp/build.sh")]).stdout.strip().splitlines()[-1]
-    sh(["swift", "build", "-c", "release", "--product", "fovea"], cwd=ROOT)
+    if build_fovea:
+        sh(["swift", "build", "-c", "release", "--product", "fovea"], cwd=ROOT)
     hf = os.path.join(SBS, "tinyllava")
     if not os.path.exists(os.path.join(hf, "config.json")):
         sh([sys.executable, os.path.join(ROOT, "scripts/llamacpp/make_random_llava.py"), "--shape", "tinyllava", "--out", hf])
@@ -76,8 +77,7 @@ def llama_cpp(bin_dir, text, mmproj, runs):
     return out
 
 
-def fovea(text, mmproj, runs, activations):
-    exe = os.path.join(ROOT, ".build/release/fovea")
+def fovea(text, mmproj, runs, activations, exe):
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         def bench(name, *args):
@@ -111,14 +111,17 @@ def main():
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--activations", default="float", help="Fovea's --activations: float, or int8 (llama.cpp's arithmetic)")
     ap.add_argument("--out", help="also write the figures as JSON")
+    ap.add_argument("--fovea", help="the fovea binary to measure, as built (another build, to compare two in the same hour); "
+                    "default: this checkout's, built first")
     args = ap.parse_args()
     types = args.types.split(",")
-    bin_dir, gguf = prepare(types)
+    bin_dir, gguf = prepare(types, build_fovea=args.fovea is None)
+    exe = args.fovea or os.path.join(ROOT, ".build/release/fovea")
     mmproj = os.path.join(gguf, "mmproj-tinyllava-f16.gguf")
     results = {"activations": args.activations, "machine": sh(["bash", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc"]).stdout.split()}
     for t in types:
         text = os.path.join(gguf, f"tinyllava-{t}.gguf")
-        results[t] = {"fovea": fovea(text, mmproj, args.runs, args.activations), "llama.cpp": llama_cpp(bin_dir, text, mmproj, args.runs)}
+        results[t] = {"fovea": fovea(text, mmproj, args.runs, args.activations, exe), "llama.cpp": llama_cpp(bin_dir, text, mmproj, args.runs)}
         print(t, json.dumps(results[t]), flush=True)
     if not args.no_torch:
         results["torch_f32"] = torch_figures(args.runs)

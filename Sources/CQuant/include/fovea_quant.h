@@ -121,4 +121,8 @@ void fovea_softmax_row(float *x, int n, int variant);
 // SwiGLU's gate with `up`.
 void fovea_swish(float *x, const float *up, int n, float beta, int variant);
 
+// Cores this process may run on: its affinity mask (taskset, a container's cpuset) on Linux,
+// the cores online elsewhere. OpenBLAS counts its default threads the same way.
+int fovea_cpu_count(void);
+
 #endif

@@ -77,6 +77,9 @@ public struct BenchRow: Sendable {
     public var vision: Double { median { $0.visionSeconds } }
     public var selection: Double { median { $0.selectionSeconds } }
     public var prefill: Double { median { $0.prefillSeconds } }
+    public var visionCores: Double { median { $0.visionCores } }
+    public var prefillCores: Double { median { $0.prefillCores } }
+    public var decodeCores: Double { median { $0.decodeCores } }
     public var ttft: Double { median { $0.timeToFirstToken } }
     public var decodeMs: Double { median { $0.decodeMillisecondsPerToken } }
     public var attentionShare: Double { median { $0.decodeAttentionSeconds / max($0.decodeSeconds, 1e-9) } }
@@ -100,14 +103,15 @@ public struct BenchReport: Sendable {
         guard let full = rows.first else { return "" }
         var md = "\(subject)  \nmachine: \(machine)  \nBLAS: \(blas)  \n"
         md += "prompt \(promptTokens) tokens (Full), \(decodeSteps) decode steps, medians of \(runs) runs after a warm-up run of Full; ×Full from this run\n\n"
-        md += "| method | visual tokens (nominal) | vision | selection / vision | prefill | TTFT | TTFT ×Full | decode ms/token | decode ×Full | attention / decode | KV after prefill | KV at end | KV ×Full | seqs in 1 GiB KV | peak RSS |\n"
-        md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        md += "| method | visual tokens (nominal) | vision | selection / vision | prefill | TTFT | TTFT ×Full | decode ms/token | decode ×Full | attention / decode | cores busy: vision / prefill / decode | KV after prefill | KV at end | KV ×Full | seqs in 1 GiB KV | peak RSS |\n"
+        md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for r in rows {
             let s = r.runs[0]
             let seqs = Int(Double(1 << 30) / max(1, max(r.kvAfterPrefill, r.kvEnd)))
-            md += String(format: "| %@ | %d (%d) | %.2f s | %.3f%% | %.2f s | %.2f s | %.2f× | %.1f | %.2f× | %.0f%% | %.1f MB | %.1f MB | %.2f | %d | %.2f GB |\n",
+            md += String(format: "| %@ | %d (%d) | %.2f s | %.3f%% | %.2f s | %.2f s | %.2f× | %.1f | %.2f× | %.0f%% | %.2f / %.2f / %.2f | %.1f MB | %.1f MB | %.2f | %d | %.2f GB |\n",
                          r.cell, s.visualTokensOut, s.visualTokensNominal, r.vision, 100 * r.selection / max(r.vision, 1e-9), r.prefill,
                          r.ttft, full.ttft / max(r.ttft, 1e-9), r.decodeMs, full.decodeMs / max(r.decodeMs, 1e-9), 100 * r.attentionShare,
+                         r.visionCores, r.prefillCores, r.decodeCores,
                          r.kvAfterPrefill / 1e6, r.kvEnd / 1e6, r.kvEnd / max(full.kvEnd, 1), seqs, r.peakRSS / 1e9)
         }
         md += String(format: "\nFull's prefill ran at %.1f GFLOP/s.\n", fullPrefillFLOPs / max(full.prefill, 1e-9) / 1e9)
@@ -119,7 +123,8 @@ public struct BenchReport: Sendable {
         let rowObjects: [[String: Any]] = rows.map { r in
             ["method": r.cell, "visual_tokens_out": r.runs[0].visualTokensOut, "visual_tokens_nominal": r.runs[0].visualTokensNominal,
              "vision_s": r.vision, "selection_s": r.selection, "prefill_s": r.prefill, "ttft_s": r.ttft, "decode_ms_per_token": r.decodeMs,
-             "decode_attention_share": r.attentionShare, "kv_bytes_after_prefill": r.kvAfterPrefill, "kv_bytes_end": r.kvEnd,
+             "decode_attention_share": r.attentionShare,
+             "vision_cores": r.visionCores, "prefill_cores": r.prefillCores, "decode_cores": r.decodeCores, "kv_bytes_after_prefill": r.kvAfterPrefill, "kv_bytes_end": r.kvEnd,
              "peak_rss_bytes": r.peakRSS, "ttft_x_full": (full?.ttft ?? 0) / max(r.ttft, 1e-9),
              "decode_x_full": (full?.decodeMs ?? 0) / max(r.decodeMs, 1e-9)]
         }
@@ -145,9 +150,10 @@ public enum Bench {
                 let request = GenerationRequest(tokens: subject.prompt, images: subject.image.map { [$0] } ?? [],
                                                 maxNewTokens: decodeSteps + 1, stopTokens: [], pruning: plan.pruning, kv: plan.kv)
                 let s = try generator.generate(request).statistics
-                progress(String(format: "run %d%@ %@: visual %d, vision %.2f s, prefill %.2f s, decode %.1f ms/token, KV %.1f → %.1f MB",
-                                round, round == 0 ? " (warm-up)" : "", plan.label, s.visualTokensOut, s.visionSeconds, s.prefillSeconds,
-                                s.decodeMillisecondsPerToken, Double(s.kvBytesAfterPrefill) / 1e6, Double(s.kvBytesAllocated) / 1e6))
+                progress(String(format: "run %d%@ %@: visual %d, vision %.2f s (%.1f cores), prefill %.2f s (%.1f cores), decode %.1f ms/token (%.1f cores), KV %.1f → %.1f MB",
+                                round, round == 0 ? " (warm-up)" : "", plan.label, s.visualTokensOut, s.visionSeconds, s.visionCores,
+                                s.prefillSeconds, s.prefillCores, s.decodeMillisecondsPerToken, s.decodeCores,
+                                Double(s.kvBytesAfterPrefill) / 1e6, Double(s.kvBytesAllocated) / 1e6))
                 if round > 0 { stats[i].append(s) }
             }
         }
