@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
         *) targets+=("$1"); shift ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors gguf config preprocessor tokenizer-json tokenize image chat spec)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors gguf config preprocessor tokenizer-json tokenize image chat spec chat-request)
 
 (cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
     -Xcc -fsanitize=fuzzer-no-link,address)

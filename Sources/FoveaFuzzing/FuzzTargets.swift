@@ -5,13 +5,14 @@ import FoveaKV
 import FoveaModels
 import FoveaPruning
 import FoveaRuntime
+import FoveaServer
 
 /// What the fuzzers feed arbitrary bytes to: every parser a user's file or argument reaches.
 /// A thrown error is the right answer to bad input; anything else (a trap, an out-of-bounds
 /// access under AddressSanitizer, a hang, unbounded memory) is a finding. The libFuzzer driver
 /// (Fuzz/) and the regression replay in the tests call the same functions.
 public enum FuzzTargets {
-    public static let names = ["safetensors", "gguf", "config", "preprocessor", "tokenizer-json", "tokenize", "image", "chat", "spec"]
+    public static let names = ["safetensors", "gguf", "config", "preprocessor", "tokenizer-json", "tokenize", "image", "chat", "spec", "chat-request"]
 
     public static func run(_ target: String, _ data: Data) {
         switch target {
@@ -24,6 +25,7 @@ public enum FuzzTargets {
         case "image": image(data)
         case "chat": chat(data)
         case "spec": spec(data)
+        case "chat-request": chatRequest(data)
         default: break
         }
     }
@@ -133,5 +135,18 @@ public enum FuzzTargets {
         _ = try? KVPlan(parsing: text)
         _ = try? MethodCell(text)
         _ = try? MethodSpec(parsing: text)
+    }
+
+    /// An HTTP body for POST /v1/chat/completions: the wire decoding, the `fovea` object over the
+    /// server's defaults through the method registries, and every image URL through the media loader.
+    static let media = try? MediaLoader(mediaPath: nil, maxBytes: 1 << 20)
+
+    static func chatRequest(_ data: Data) {
+        guard let request = try? FoveaServer.decode(data) else { return }
+        if let fovea = request.fovea, let choice = try? MethodChoice().applying(fovea: fovea) { _ = try? choice.plans() }
+        for message in request.messages {
+            guard case .parts(let parts) = message.content else { continue }
+            for part in parts { if let url = part.imageURL { _ = try? media?.load(url, param: "fuzz") } }
+        }
     }
 }

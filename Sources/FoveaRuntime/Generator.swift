@@ -45,16 +45,21 @@ public struct GenerationResult: Sendable {
     public var images: [EncodedImage]
     /// With `keepStepLogits`: for each emitted token, the logits [vocab] it was chosen from.
     public var stepLogits: [[Float]] = []
+    /// Why generation ended.
+    public var finishReason: FinishReason = .length
 }
 
 /// image → vision → projector → merge → prefill → decode, for one model.
-/// Holds the workspace and cache between calls, so one `Generator` serves one stream at a time.
+/// Holds the workspace and cache between sessions, so one `Generator` runs one session at a
+/// time (`prefill` refuses a second while one is open).
 public final class Generator: @unchecked Sendable {
     public let model: VisionLanguageModel
     let workspace = DecoderWorkspace()
     public private(set) var cache: KVCache?
     /// One block pool per storage type, shared by every sequence this generator runs.
     private var pools: [KVStorageType: KVBlockPool] = [:]
+    /// The session holding the workspace and cache, if one is open.
+    weak var openSession: GenerationSession?
 
     /// Bytes free for a generation's KV cache and buffers, asked before each request (tests set it).
     public var memoryAvailable: @Sendable () -> Int = { MemoryBudget.availableBytes }
@@ -66,94 +71,56 @@ public final class Generator: @unchecked Sendable {
     /// Runs the full pipeline and calls `onToken` with each new token as it is chosen
     /// (return false to stop early).
     public func generate(_ request: GenerationRequest, onToken: (Int) -> Bool = { _ in true }) throws -> GenerationResult {
-        let context = model.config.text.maxPositions
-        guard request.maxNewTokens >= 0 && request.maxNewTokens <= context else {
-            throw FoveaError.invalidArgument(name: "max new tokens", value: "\(request.maxNewTokens)",
-                                             reason: "must be 0…\(context) (the model's context, max_position_embeddings)")
+        let session = try prefill(request)
+        while let token = try session.step() {
+            if !onToken(token) { session.cancel() }
         }
-        // An empty prompt would leave prefill nothing to produce logits from.
-        guard !request.tokens.isEmpty else { throw FoveaError.emptyPrompt }
-        guard request.tokens.count <= context else { throw FoveaError.promptTooLong(tokens: request.tokens.count, context: context) }
-        var stats = RunStatistics()
-        stats.method = request.pruning.description
-        let t0 = now()
-        let encoded = try request.images.map { try model.encode($0, plan: request.pruning) }
-        stats.visionSeconds = now() - t0
-        stats.selectionSeconds = encoded.reduce(0) { $0 + $1.selectionSeconds }
-        stats.visualTokensIn = encoded.reduce(0) { $0 + $1.fullCount }
-        stats.visualTokensOut = encoded.reduce(0) { $0 + $1.features.shape[0] }
-        stats.visualTokensNominal = request.pruning.isFull ? stats.visualTokensIn : encoded.reduce(0) { $0 + $1.decision.nominal }
-        stats.lostToUnpad = encoded.reduce(0) { $0 + $1.lostToUnpad }
-
-        let t1 = now()
-        let seq = try model.embed(tokens: request.tokens, images: encoded, positions: request.pruning.positions)
-        stats.promptTokens = seq.count
-        // Positions, not rows, are what RoPE and the context limit count (pruning under pos=orig leaves gaps).
-        let used = Int(seq.positions.last ?? -1) + 1
-        guard used <= context else { throw FoveaError.promptTooLong(tokens: used, context: context) }
-        // Generation ends where the context does, as llama.cpp's does.
-        let maxNew = min(request.maxNewTokens, context - used)
-        let capacity = seq.count + maxNew
-        try MemoryBudget.check("a \(seq.count)-token prompt with \(maxNew) new tokens (KV cache and prefill buffers)",
-                               needed: MemoryBudget.kvBytes(model.config, tokens: capacity, storage: request.kv.storage)
-                                   + MemoryBudget.activationBytes(model.config, rows: seq.count),
-                               available: memoryAvailable())
-        let pool = pools[request.kv.storage] ?? model.decoder.makePool(storage: request.kv.storage)
-        pools[request.kv.storage] = pool
-        let cache: KVCache
-        if let existing = self.cache, existing.capacity >= capacity, existing.pool === pool {
-            existing.reset()
-            cache = existing
-        } else {
-            self.cache?.reset()
-            cache = model.decoder.makeCache(capacity: capacity, pool: pool)
-            self.cache = cache
-        }
-        let policy: (any KVCachePolicy)? = request.kv.isFull ? nil : request.kv.makePolicy()
-        stats.kvMethod = request.kv.description
-        var hooks: [any DecoderLayerHook] = []
-        if case .inLLM(let hook) = request.pruning.stage { hooks.append(hook) }
-        if let f = request.kv.prefillFilter {
-            // "After layer kf": the cut is before layer kf + 1, from layer kf's last row.
-            hooks.append(FastV(layer: f.layer + 1, ratio: 1 - f.keep))
-        }
-        let logits = try model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache,
-                                               logits: .last, workspace: workspace, hooks: hooks, policy: policy)
-        stats.kvBytesAfterPrefill = cache.bytesAllocated
-        if case .inLLM(let hook) = request.pruning.stage {
-            stats.visualTokensNominal = hook.nominal(imageTokens: stats.visualTokensOut)
-        }
-        stats.visualTokensOut -= workspace.hookLog.reduce(0) { $0 + $1.before - $1.after }
-        stats.prefillSeconds = now() - t1
-        let firstLogits = logits.toArray()
-
-        var sampler = Sampler(request.sampling)
-        var out: [Int] = []
-        let d = model.config.text.hiddenSize
-        let step = Tensor(zeros: [1, d])
-        let stepOrigin: [TokenOrigin] = [.textAfter]   // one array for the whole loop, not one per token
-        var current = logits
-        let t2 = now()
-        workspace.decodeAttentionSeconds = 0
-        var stepLogits: [[Float]] = []
-        let limit = min(request.forcedTokens?.count ?? maxNew, maxNew)
-        while out.count < limit {
-            if request.keepStepLogits { stepLogits.append(out.isEmpty ? firstLogits : current.toArray()) }
-            let next = request.forcedTokens?[out.count] ?? sampler.sample(current.data, count: model.config.text.vocabSize)
-            out.append(next)
-            if !onToken(next) || out.count == limit { break }
-            if request.forcedTokens == nil && request.stopTokens.contains(next) { break }
-            try model.decoder.embed(token: next, into: step.data)
-            current = try model.decoder.forward(step, origins: stepOrigin, cache: cache, logits: .last, workspace: workspace,
-                                                policy: policy, step: out.count)
-        }
-        stats.decodeSeconds = now() - t2
-        stats.decodeAttentionSeconds = workspace.decodeAttentionSeconds
-        stats.generatedTokens = out.count
-        stats.kvBytesAllocated = cache.bytesAllocated
-        stats.kvPoolBytesHeld = pool.bytesHeld
-        stats.kvBytesUsed = cache.bytesUsed
-        stats.peakResidentBytes = ProcessMemory.peakResidentBytes()
-        return GenerationResult(tokens: out, statistics: stats, firstLogits: firstLogits, images: encoded, stepLogits: stepLogits)
+        return session.finish()
     }
+
+    /// Vision, merge and prefill of `request`: a session whose `step()` then yields the answer
+    /// token by token. `encoded` replaces encoding `request.images` (a vision-feature cache's
+    /// hit); it must come from `encode` under the same pruning plan, and `request.images` may then be empty.
+    public func prefill(_ request: GenerationRequest, encoded: [EncodedImage]? = nil) throws -> GenerationSession {
+        if let open = openSession, !open.isReleased {
+            throw FoveaError.invalidArgument(name: "session", value: "prefill", reason: "this generator's previous session still holds its KV cache; call finish() on it first")
+        }
+        let session = try GenerationSession(generator: self, request: request, encoded: encoded)
+        openSession = session
+        return session
+    }
+
+    /// The vision stage alone: each image through the tower, the pruner and the projector.
+    public func encode(_ images: [ImageInput], plan: PruningPlan) throws -> [EncodedImage] {
+        try images.map { try model.encode($0, plan: plan) }
+    }
+
+    /// A cache of at least `capacity` rows from the pool for `storage`, reusing the last one.
+    func cache(capacity: Int, storage: KVStorageType) -> (KVCache, KVBlockPool) {
+        let pool = pools[storage] ?? model.decoder.makePool(storage: storage)
+        pools[storage] = pool
+        if let existing = cache, existing.capacity >= capacity, existing.pool === pool {
+            existing.reset()
+            return (existing, pool)
+        }
+        cache?.reset()
+        let fresh = model.decoder.makeCache(capacity: capacity, pool: pool)
+        cache = fresh
+        return (fresh, pool)
+    }
+
+    /// KV bytes every pool of this generator holds (in sequences and idle for reuse).
+    public var kvPoolBytesHeld: Int { pools.values.reduce(0) { $0 + $1.bytesHeld } }
+    /// KV bytes handed out to sequences right now.
+    public var kvPoolBytesInUse: Int { pools.values.reduce(0) { $0 + $1.bytesInUse } }
+}
+
+/// Why a session stopped producing tokens.
+public enum FinishReason: String, Sendable, Codable {
+    /// It emitted a stop token (EOS).
+    case stop
+    /// It reached the token limit or the end of the context.
+    case length
+    /// Its caller cancelled it.
+    case cancelled
 }

@@ -19,6 +19,17 @@ public enum Fixtures {
         root(file) + "/models/" + name
     }
 
+    /// The `fovea` executable `swift build` put beside the test bundle (nil when not built).
+    public static var executable: String? {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("fovea").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
     /// A fresh empty folder under the system temp directory.
     public static func temporaryDirectory(_ tag: String = "fovea") -> String {
         let path = NSTemporaryDirectory() + "\(tag)-\(UUID().uuidString)"

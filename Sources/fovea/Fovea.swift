@@ -7,7 +7,7 @@ struct Fovea: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fovea",
         abstract: "Run LLaVA-family vision-language models on the CPU, looking only at what matters.",
-        subcommands: [Inspect.self, Generate.self, Chat.self, Explain.self, Eval.self, BenchCommand.self]
+        subcommands: [Inspect.self, Generate.self, Chat.self, Serve.self, Explain.self, Eval.self, BenchCommand.self]
     )
 
     static func main() async {

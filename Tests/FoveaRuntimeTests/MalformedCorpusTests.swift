@@ -22,15 +22,7 @@ struct MalformedCorpusTests {
     }()
 
     /// The `fovea` executable `swift build` put beside the test bundle.
-    static var executable: String? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("fovea").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }
+    static var executable: String? { Fixtures.executable }
 
     @Test("the corpus holds at least 50 cases") func size() { #expect(Self.cases.count >= 50) }
 

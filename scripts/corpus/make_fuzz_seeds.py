@@ -5,10 +5,10 @@ replayed by the tests (FuzzRegressionTests). Standard library only.
 
     python3 scripts/corpus/make_fuzz_seeds.py
 """
+import base64
 import glob
 import json
 import os
-import shutil
 import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,7 +29,9 @@ def copy(target, pattern):
 
 
 def main():
-    shutil.rmtree(OUT, ignore_errors=True)
+    # Seeds only: the crash-/leak-/timeout- inputs beside them are regressions kept for good.
+    for old in glob.glob(os.path.join(OUT, "*", "seed-*")):
+        os.remove(old)
     # safetensors: a valid file of three dtypes, and the malformed ones.
     hdr = json.dumps({"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
                       "b": {"dtype": "BF16", "shape": [3], "data_offsets": [16, 22]},
@@ -64,6 +66,22 @@ def main():
         for j, part in enumerate(line.split(" ")):
             put("spec", f"grid{i}-{j}", part.split("=", 1)[1] if "=" in part and part.startswith(("prune", "kv")) else part)
         put("spec", f"cell{i}", line)
+    # Bodies for POST /v1/chat/completions: text, parts with a data-URI image, the fovea object.
+    png = base64.b64encode(open(os.path.join(ROOT, "Fixtures/images/palette.png"), "rb").read()).decode()
+    bodies = {
+        "text": {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4},
+        "image": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + png}},
+                                                            {"type": "text", "text": "What is it?"}]}], "stream": True,
+                  "stream_options": {"include_usage": True}},
+        "fovea": {"model": "m", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                  "fovea": {"prune": "hired:r=0.2", "kv": "avl:s=0.5", "kv_dtype": "q8_0"}, "stop": ["\n", "END"], "seed": 3},
+        "bad-fovea": {"messages": [{"role": "user", "content": "Hi"}], "fovea": {"prune": 7, "kv": "nope:x=1"}},
+        "urls": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "file:///etc/passwd"},
+                                                           {"type": "image_url", "image_url": {"url": "data:image/png,xyz"}}]}]},
+    }
+    for name, body in bodies.items():
+        put("chat-request", name, json.dumps(body))
+    put("chat-request", "truncated", json.dumps(bodies["image"])[:300])
     print("seeds:", {t: len(os.listdir(os.path.join(OUT, t))) for t in sorted(os.listdir(OUT))})
 
 

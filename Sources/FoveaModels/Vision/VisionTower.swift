@@ -50,6 +50,13 @@ public struct VisionOutput: Sendable {
     /// layer → [partitions, heads, tokens]: attention each key receives, summed over the patch
     /// queries (the CLS query's row left out); for scoring without a CLS query.
     public var receivedAttention: [Int: [Float]] = [:]
+
+    public init(features: Tensor, clsAttention: [Int: [Float]], meanKeys: [Float] = [], receivedAttention: [Int: [Float]] = [:]) {
+        self.features = features
+        self.clsAttention = clsAttention
+        self.meanKeys = meanKeys
+        self.receivedAttention = receivedAttention
+    }
 }
 
 /// One pre-norm encoder block: x += γ₁·attn(norm1(x)); x += γ₂·mlp(norm2(x)); the γ are
