@@ -3,11 +3,11 @@
 cache saves on a second question about the same image. Release build, loopback, standard library.
 
 For each run (medians reported):
-  generate TTFT    `fovea generate --stats-json`'s vision + prefill (the process start and model
-                   load excluded), the request's image and question
+  generate TTFT    `fovea generate --stats-json`'s image load + vision + prefill (the process
+                   start and the model load excluded), the request's image and question
   server TTFT      seen by the client: from sending the request to the first streamed chunk
                    (the server sends it once prefill is done), a new image each run (cache miss)
-  server internal  the same request's `timings.prompt_ms` (vision + prefill inside the server)
+  server internal  the same request's `timings.prompt_ms` (image load + vision + prefill inside the server)
   overhead         server TTFT − generate TTFT, as a share of generate's
   inter-token      the client's gaps between content chunks against generate's decode ms/token
   cache hit TTFT   a second question about the same image (features from the cache)
@@ -84,7 +84,7 @@ def generate(model, mmproj, image, question, max_tokens):
                         "--prompt", question, "--max-tokens", str(max_tokens), "--stats-json", f.name],
                        check=True, capture_output=True, cwd=ROOT)
         s = json.load(open(f.name))
-    return s["ttft_s"], s["decode_ms_per_token"]
+    return s["image_load_s"] + s["ttft_s"], s["decode_ms_per_token"]
 
 
 def main():

@@ -17,6 +17,9 @@ public struct RunStatistics: Sendable, Codable {
     /// The pruner's own selection time (part of `visionSeconds`).
     public var selectionSeconds = 0.0
     public var generatedTokens = 0
+    /// Decoding the image files and preprocessing them into pixel tensors, before the tower
+    /// (not part of `visionSeconds` or the time to first token, as in llama.cpp's figures).
+    public var imageLoadSeconds = 0.0
     public var visionSeconds = 0.0
     public var prefillSeconds = 0.0
     public var decodeSeconds = 0.0
@@ -60,7 +63,7 @@ public struct RunStatistics: Sendable, Codable {
             "method": method, "prompt_tokens": promptTokens, "generated_tokens": generatedTokens,
             "visual_tokens_in": visualTokensIn, "visual_tokens_out": visualTokensOut,
             "visual_tokens_nominal": visualTokensNominal, "lost_to_unpad": lostToUnpad,
-            "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,
+            "image_load_s": imageLoadSeconds, "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,
             "ttft_s": timeToFirstToken, "decode_s": decodeSeconds, "decode_attention_s": decodeAttentionSeconds, "decode_ms_per_token": decodeMillisecondsPerToken,
             "vision_cores": visionCores, "prefill_cores": prefillCores, "decode_cores": decodeCores,
             "kv_method": kvMethod, "kv_bytes_after_prefill": kvBytesAfterPrefill, "kv_bytes_allocated": kvBytesAllocated, "kv_pool_bytes_held": kvPoolBytesHeld, "kv_bytes_used": kvBytesUsed, "peak_rss_bytes": peakResidentBytes, "kernels": kernels,
@@ -73,8 +76,8 @@ public struct RunStatistics: Sendable, Codable {
         return [
             "prompt tokens: \(promptTokens) (visual in \(visualTokensIn), out \(visualTokensOut)"
                 + (method == "full" ? ")" : ", nominal \(visualTokensNominal), lost to unpad \(lostToUnpad); \(method))"),
-            String(format: "vision: %.3f s (%.2f cores), prefill: %.3f s (%.2f cores), time to first token: %.3f s",
-                   visionSeconds, visionCores, prefillSeconds, prefillCores, timeToFirstToken),
+            String(format: "image load: %.3f s, vision: %.3f s (%.2f cores), prefill: %.3f s (%.2f cores), time to first token: %.3f s",
+                   imageLoadSeconds, visionSeconds, visionCores, prefillSeconds, prefillCores, timeToFirstToken),
             String(format: "decode: %d tokens, %.2f ms/token (%.2f cores)", generatedTokens, decodeMillisecondsPerToken, decodeCores),
             "kernels: \(kernels)",
             "KV cache (\(kvMethod)): \(mb(kvBytesAfterPrefill)) after prefill, \(mb(kvBytesUsed)) used of \(mb(kvBytesAllocated)) allocated at the end; peak RSS: \(mb(peakResidentBytes))",

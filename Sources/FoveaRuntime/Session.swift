@@ -126,10 +126,11 @@ public final class GenerationSession: @unchecked Sendable {
         if limit == 0 { finishReason = .length }
     }
 
-    /// Adds vision time spent outside the session: a caller that encoded the images itself
-    /// (decoding the file, a cache lookup) so the time to first token counts them.
-    public func countVision(seconds: Double) {
-        statistics.visionSeconds += seconds
+    /// Adds time spent outside the session: a caller that loaded the image files (`load`) or
+    /// encoded the images itself (`vision`, a cache lookup included), so the figures count them.
+    public func count(imageLoadSeconds load: Double = 0, visionSeconds vision: Double = 0) {
+        statistics.imageLoadSeconds += load
+        statistics.visionSeconds += vision
     }
 
     /// The next token of the answer, or nil when it is over.

@@ -158,9 +158,10 @@ public struct FoveaServer: Sendable {
     static func timings(_ o: InferenceOutcome) -> Timings {
         let s = o.statistics
         let predictedMs = s.decodeSeconds * 1000
-        return Timings(promptN: s.promptTokens, promptMs: s.timeToFirstToken * 1000, predictedN: o.completionTokens,
+        return Timings(promptN: s.promptTokens, promptMs: (s.imageLoadSeconds + s.timeToFirstToken) * 1000, predictedN: o.completionTokens,
                        predictedMs: predictedMs, predictedPerSecond: predictedMs > 0 ? Double(o.completionTokens) / (predictedMs / 1000) : 0,
-                       visualTokensIn: s.visualTokensIn, visualTokensKept: s.visualTokensOut, visionMs: s.visionSeconds * 1000,
+                       visualTokensIn: s.visualTokensIn, visualTokensKept: s.visualTokensOut,
+                       imageLoadMs: s.imageLoadSeconds * 1000, visionMs: s.visionSeconds * 1000,
                        visionCacheHit: o.visionCacheHit, kvBytes: s.kvBytesAllocated, method: o.method)
     }
 

@@ -118,25 +118,28 @@ public final class InferenceWorker: Sendable {
         var cacheHit = !job.images.isEmpty
         let request: GenerationRequest
         do {
-            let t0 = now()
+            var loadSeconds = 0.0, visionSeconds = 0.0
             let encoded = try job.images.map { ref -> EncodedImage in
+                let t0 = now()
                 let key = VisionFeatureCache.Key(digest: ref.digest, method: VisionFeatureCache.method(of: job.pruning))
-                if let hit = visionCache.lookup(key) { metrics.visionCache(hit: true); return hit }
+                if let hit = visionCache.lookup(key) { metrics.visionCache(hit: true); visionSeconds += now() - t0; return hit }
                 cacheHit = false
                 metrics.visionCache(hit: false)
                 let image = try ImageDecoder.decode(data: ref.bytes, name: ref.name, maxPixels: maxPixels)
                 let input = try loaded.requireProcessor()(image)
+                let t1 = now()
+                loadSeconds += t1 - t0
                 let e = try generator.encode([input], plan: job.pruning)[0]
                 visionCache.store(e, for: key)
+                visionSeconds += now() - t1
                 return e
             }
-            let visionSeconds = now() - t0
             request = GenerationRequest(tokens: job.tokens, images: [], maxNewTokens: job.maxTokens, sampling: job.sampling,
                                         stopTokens: Set(loaded.model.config.text.eosTokenIds), pruning: job.pruning, kv: job.kv)
             session = try generator.prefill(request, encoded: encoded)
             // The session timed its own vision stage as zero (the images came encoded): put the
-            // decode, tower and pruner time measured above in its place.
-            session.countVision(seconds: visionSeconds)
+            // file decoding and the tower and pruner time measured above in its figures.
+            session.count(imageLoadSeconds: loadSeconds, visionSeconds: visionSeconds)
         } catch {
             events.yield(.failed(APIError.from(error)))
             return

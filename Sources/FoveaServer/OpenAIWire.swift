@@ -189,7 +189,8 @@ public struct Usage: Codable, Sendable {
 /// llama-server's `timings`, plus what Fovea's methods did to the request.
 public struct Timings: Codable, Sendable {
     /// Prompt rows through the LLM (text and kept visual tokens), and the time to the first token
-    /// (vision included, as llama-server's multimodal prompt time includes encoding the image).
+    /// (image decoding and vision included, as llama-server's multimodal prompt time includes
+    /// encoding the image).
     public var promptN: Int
     public var promptMs: Double
     public var predictedN: Int
@@ -197,6 +198,8 @@ public struct Timings: Codable, Sendable {
     public var predictedPerSecond: Double
     public var visualTokensIn: Int
     public var visualTokensKept: Int
+    /// Decoding and preprocessing the image files (part of `prompt_ms`, not of `vision_ms`).
+    public var imageLoadMs: Double
     public var visionMs: Double
     /// Whether the image features came from the vision-feature cache.
     public var visionCacheHit: Bool
@@ -207,7 +210,7 @@ public struct Timings: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case promptN = "prompt_n", promptMs = "prompt_ms", predictedN = "predicted_n", predictedMs = "predicted_ms"
         case predictedPerSecond = "predicted_per_second", visualTokensIn = "visual_tokens_in", visualTokensKept = "visual_tokens_kept"
-        case visionMs = "vision_ms", visionCacheHit = "vision_cache_hit", kvBytes = "kv_bytes", method
+        case imageLoadMs = "image_load_ms", visionMs = "vision_ms", visionCacheHit = "vision_cache_hit", kvBytes = "kv_bytes", method
     }
 }
 

@@ -72,10 +72,13 @@ struct Generate: ParsableCommand {
             }
             images.append(ImageInput(pixels: pv, originalHeight: h, originalWidth: w))
         }
+        var imageLoadSeconds = 0.0
         if !imageFiles.isEmpty {
             guard m.config.vision != nil else { throw ValidationError("\(model) is a text-only model; it cannot take --image") }
             let processor = try loaded.requireProcessor()
+            let t0 = now()
             for file in imageFiles { images.append(try processor(try ImageDecoder.decode(path: file, maxPixels: maxPixels))) }
+            imageLoadSeconds = now() - t0
         }
         var ids: [Int]
         if let tokens {
@@ -95,7 +98,7 @@ struct Generate: ParsableCommand {
         let request = GenerationRequest(tokens: ids, images: images, maxNewTokens: maxTokens, sampling: sampling,
                                         stopTokens: Set(m.config.text.eosTokenIds), pruning: try pruning.plan, kv: try kv.plan)
         var stream = StreamingDecoder()
-        let result = try Generator(model: m).generate(request) { token in
+        var result = try Generator(model: m).generate(request) { token in
             if tokens == nil, let tokenizer = loaded.tokenizer {
                 if !request.stopTokens.contains(token) { print(stream.push(tokenizer.streamBytes(token)), terminator: "") }
             } else {
@@ -104,6 +107,7 @@ struct Generate: ParsableCommand {
             fflush(nil)
             return true
         }
+        result.statistics.imageLoadSeconds = imageLoadSeconds
         print(stream.flush(), terminator: "")
         print()
         fflush(nil)

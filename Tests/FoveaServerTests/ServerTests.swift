@@ -127,7 +127,7 @@ struct ServerHTTPTests {
 
     @Test("bad requests get OpenAI's error body with a 4xx, and the server keeps serving")
     func badInput() throws {
-        let server = try ServerProcess(["--max-body", "200000", "--api-key", "sekrit"])
+        let server = try ServerProcess(["--max-body", "200000", "--api-key", "sekrit", "--max-pixels", "4000"])
         defer { server.stop() }
         let auth = ["Authorization: Bearer sekrit"]
         func post(_ body: String, headers: [String] = auth) throws -> ServerProcess.Reply {
@@ -156,6 +156,8 @@ struct ServerHTTPTests {
              #"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,aGVsbG8gd29ybGQ="}},{"type":"text","text":"hi"}]}]}"#, 400, nil),
             ("a file:// URL without --media-path",
              #"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"file:///etc/passwd"}}]}]}"#, 400, "invalid_image_url"),
+            ("an image over --max-pixels", chatBody("What is it?", image: ServerProcess.image), 400, nil),
+            ("an image token in the text with no image", chatBody("<image> what is it?"), 400, nil),
             ("a prompt beyond the context", chatBody(String(repeating: "word ", count: 3000)), 400, "context_length_exceeded"),
             ("a body over --max-body", chatBody(String(repeating: "x", count: 250_000)), 413, "body_too_large"),
         ]
