@@ -183,8 +183,10 @@ public final class KVCache: @unchecked Sendable {
     public let layers: [LayerCache]
     public let kvHeads: Int
     public let headDim: Int
-    /// Most rows a head may hold (the prompt plus the tokens to generate).
-    public let capacity: Int
+    /// Most rows a head may hold (the prompt plus the tokens to generate). A limit, not an
+    /// allocation (blocks come from the pool as rows arrive), so a reused cache takes the next
+    /// sequence's.
+    public var capacity: Int
     public let pool: KVBlockPool
     /// Position the next token gets: the uncompressed length so far, whatever was evicted
     /// (StreamingLLM's default re-assigns it to the cache length).
@@ -242,6 +244,19 @@ public final class KVCache: @unchecked Sendable {
         for l in layers { l.removeAll() }
         nextPosition = 0
         promptLength = 0
+    }
+
+    /// Keeps the first `rows` rows of every head and layer (a prompt prefix reused by the next
+    /// sequence); the next token's position follows the last row kept. Only for caches whose
+    /// heads hold the same rows in order (no policy evicted any).
+    public func truncate(toRows rows: Int) {
+        let kept = Array(0..<rows)
+        for l in layers {
+            l.compact(keeping: kept)
+            l.attend = Array(repeating: nil, count: l.heads.count)
+            l.attendBase = Array(repeating: 0, count: l.heads.count)
+        }
+        nextPosition = rows == 0 ? 0 : Int(layers.first?.positions[rows - 1] ?? -1) + 1
     }
 
     /// After a policy re-assigned positions within the cache (StreamingLLM), the next token

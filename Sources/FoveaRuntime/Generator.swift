@@ -22,6 +22,12 @@ public struct GenerationRequest: Sendable {
     public var forcedTokens: [Int]? = nil
     /// Keep the logits every emitted token was chosen from (`GenerationResult.stepLogits`).
     public var keepStepLogits = false
+    /// Reuse the KV rows of the generator's last sequence for the longest prefix this prompt
+    /// shares with it (same inputs at the same positions): a follow-up question about the same
+    /// image, or the next turn of a conversation, runs only its new rows through the LLM. Only
+    /// under the full KV policy and without in-LLM cuts (their caches hold other rows than the
+    /// inputs). Off by default, so benchmarks and evaluations always measure a whole prefill.
+    public var reusePrefix = false
 
     public init(tokens: [Int], images: [ImageInput] = [], maxNewTokens: Int = 32,
                 sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = [], pruning: PruningPlan = .full,
@@ -96,23 +102,66 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// A cache of at least `capacity` rows from the pool for `storage`, reusing the last one.
-    func cache(capacity: Int, storage: KVStorageType) -> (KVCache, KVBlockPool) {
+    /// With `prefix` (the new sequence's input rows and positions), the rows the last sequence
+    /// left that match it are kept, and their count returned; otherwise the cache starts empty.
+    func cache(capacity: Int, storage: KVStorageType, prefix: (rows: UnsafePointer<Float>, positions: [Int32])? = nil)
+        -> (cache: KVCache, pool: KVBlockPool, reused: Int) {
         let pool = pools[storage] ?? model.decoder.makePool(storage: storage)
         pools[storage] = pool
-        if let existing = cache, existing.capacity >= capacity, existing.pool === pool {
-            existing.reset()
-            return (existing, pool)
+        if let existing = cache, existing.pool === pool {
+            existing.capacity = capacity
+            var keep = 0
+            if let prefix, let kept = retained {
+                keep = kept.commonPrefix(prefix.rows, prefix.positions, width: model.config.text.hiddenSize)
+                // At least one row must go through the model to give the next token's logits,
+                // and the first new row must come after the last kept one (rows a pruner built
+                // share their neighbour's position).
+                keep = min(keep, prefix.positions.count - 1)
+                while keep > 0, prefix.positions[keep] <= prefix.positions[keep - 1] { keep -= 1 }
+            }
+            if keep > 0 { existing.truncate(toRows: keep) } else { existing.reset() }
+            retained = nil
+            return (existing, pool, keep)
         }
         cache?.reset()
+        retained = nil
         let fresh = model.decoder.makeCache(capacity: capacity, pool: pool)
         cache = fresh
-        return (fresh, pool)
+        return (fresh, pool, 0)
     }
+
+    /// The inputs of the rows the cache still holds after a finished session, for the next
+    /// session's prefix; nil when the cache holds nothing reusable.
+    var retained: RetainedRows?
 
     /// KV bytes every pool of this generator holds (in sequences and idle for reuse).
     public var kvPoolBytesHeld: Int { pools.values.reduce(0) { $0 + $1.bytesHeld } }
-    /// KV bytes handed out to sequences right now.
+    /// KV bytes handed out to sequences right now, the rows kept for prefix reuse included.
     public var kvPoolBytesInUse: Int { pools.values.reduce(0) { $0 + $1.bytesInUse } }
+    /// KV bytes held between sessions for prefix reuse (given up by the next session that does not match).
+    public var kvBytesRetained: Int { retained == nil ? 0 : cache?.bytesAllocated ?? 0 }
+}
+
+/// What a cache's rows were computed from: each row's input vector and position, in order.
+struct RetainedRows {
+    var inputs: [Float] = []
+    var positions: [Int32] = []
+
+    mutating func append(_ row: UnsafePointer<Float>, width: Int, position: Int32) {
+        inputs.append(contentsOf: UnsafeBufferPointer(start: row, count: width))
+        positions.append(position)
+    }
+
+    /// Rows from the start equal to `rows` (bit for bit) at the same positions.
+    func commonPrefix(_ rows: UnsafePointer<Float>, _ newPositions: [Int32], width: Int) -> Int {
+        let n = min(positions.count, newPositions.count)
+        return inputs.withUnsafeBufferPointer { mine in
+            var i = 0
+            while i < n, positions[i] == newPositions[i],
+                  memcmp(mine.baseAddress! + i * width, rows + i * width, width * MemoryLayout<Float>.size) == 0 { i += 1 }
+            return i
+        }
+    }
 }
 
 /// Why a session stopped producing tokens.

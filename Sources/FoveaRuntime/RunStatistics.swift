@@ -6,6 +6,9 @@ public struct RunStatistics: Sendable, Codable {
     /// The pruning spec the run used ("full" when none).
     public var method = "full"
     public var promptTokens = 0
+    /// Prompt rows whose KV the last sequence had already computed (`reusePrefix`): prefill ran
+    /// the other `promptTokens − promptTokensReused`.
+    public var promptTokensReused = 0
     /// Visual tokens the unpruned model would see (transformers' count).
     public var visualTokensIn = 0
     /// Visual tokens the language model's last layer saw.
@@ -60,7 +63,7 @@ public struct RunStatistics: Sendable, Codable {
     /// The statistics as one JSON object with snake_case keys, derived figures included.
     public func json() throws -> Data {
         let fields: [String: Any] = [
-            "method": method, "prompt_tokens": promptTokens, "generated_tokens": generatedTokens,
+            "method": method, "prompt_tokens": promptTokens, "prompt_tokens_reused": promptTokensReused, "generated_tokens": generatedTokens,
             "visual_tokens_in": visualTokensIn, "visual_tokens_out": visualTokensOut,
             "visual_tokens_nominal": visualTokensNominal, "lost_to_unpad": lostToUnpad,
             "image_load_s": imageLoadSeconds, "vision_s": visionSeconds, "selection_s": selectionSeconds, "prefill_s": prefillSeconds,

@@ -38,6 +38,8 @@ public final class GenerationSession: @unchecked Sendable {
     /// lazily so a caller that stops after a token pays no forward pass for it.
     private var pendingForward = false
     private var released = false
+    /// The inputs of the rows in the cache, while they may serve the next session's prefix.
+    private var retainable: RetainedRows?
     /// `finish()` has handed the KV blocks back.
     var isReleased: Bool { released }
 
@@ -90,14 +92,30 @@ public final class GenerationSession: @unchecked Sendable {
                                needed: MemoryBudget.kvBytes(model.config, tokens: capacity, storage: request.kv.storage)
                                    + MemoryBudget.activationBytes(model.config, rows: seq.count),
                                available: generator.memoryAvailable())
-        let (cache, pool) = generator.cache(capacity: capacity, storage: request.kv.storage)
+        // The cache's rows stand for their inputs only under the full policy and without cuts.
+        let reusable = request.reusePrefix && request.kv.isFull && hooks.isEmpty
+        let d = model.config.text.hiddenSize
+        var inputs = RetainedRows()
+        if reusable {
+            // The forward pass overwrites its input rows: keep them for the next session's prefix.
+            inputs.inputs = Array(UnsafeBufferPointer(start: seq.embeddings.data, count: seq.count * d))
+            inputs.positions = seq.positions
+        }
+        let (cache, pool, reused) = generator.cache(capacity: capacity, storage: request.kv.storage,
+                                                    prefix: reusable ? (UnsafePointer(seq.embeddings.data), seq.positions) : nil)
+        stats.promptTokensReused = reused
         let policy: (any KVCachePolicy)? = request.kv.isFull ? nil : request.kv.makePolicy()
         stats.kvMethod = request.kv.description
         let workspace = generator.workspace
         let logits: Tensor
         do {
-            logits = try model.decoder.forward(seq.embeddings, positions: seq.positions, origins: seq.origins, cache: cache,
-                                               logits: .last, workspace: workspace, hooks: hooks, policy: policy)
+            var rows = seq.embeddings
+            if reused > 0 {
+                rows = Tensor(zeros: [seq.count - reused, d])
+                rows.data.update(from: seq.embeddings.data + reused * d, count: (seq.count - reused) * d)
+            }
+            logits = try model.decoder.forward(rows, positions: Array(seq.positions[reused...]), origins: Array(seq.origins[reused...]),
+                                               cache: cache, logits: .last, workspace: workspace, hooks: hooks, policy: policy)
         } catch {
             cache.reset()
             throw error
@@ -123,6 +141,7 @@ public final class GenerationSession: @unchecked Sendable {
         self.sampler = Sampler(request.sampling)
         self.stepInput = Tensor(zeros: [1, model.config.text.hiddenSize])
         self.limit = min(request.forcedTokens?.count ?? maxNew, maxNew)
+        self.retainable = reusable ? inputs : nil
         if limit == 0 { finishReason = .length }
     }
 
@@ -144,6 +163,8 @@ public final class GenerationSession: @unchecked Sendable {
         if pendingForward, let last = tokens.last {
             let model = generator.model
             try model.decoder.embed(token: last, into: stepInput.data)
+            let position = Int32(cache.nextPosition)
+            retainable?.append(stepInput.data, width: model.config.text.hiddenSize, position: position)
             current = try model.decoder.forward(stepInput, origins: Self.stepOrigin, cache: cache, logits: .last,
                                                 workspace: generator.workspace, policy: policy, step: tokens.count)
             pendingForward = false
@@ -168,9 +189,11 @@ public final class GenerationSession: @unchecked Sendable {
     }
 
     /// Ends the session (cancelling it if it is still running), returns the KV blocks to the
-    /// pool and gives the result. Further calls give the same result.
+    /// pool and gives the result. Further calls give the same result. With `reusePrefix`, an
+    /// answer that was not cancelled leaves its rows for the next session on this generator.
     @discardableResult
     public func finish() -> GenerationResult {
+        let wasCancelled = finishReason == nil || finishReason == .cancelled
         cancel()
         if !released {
             statistics.decodeAttentionSeconds = generator.workspace.decodeAttentionSeconds
@@ -179,7 +202,11 @@ public final class GenerationSession: @unchecked Sendable {
             statistics.kvBytesUsed = cache.bytesUsed
             statistics.kvPoolBytesHeld = pool.bytesHeld
             statistics.peakResidentBytes = ProcessMemory.peakResidentBytes()
-            cache.reset()
+            if let rows = retainable, !wasCancelled, generator.cache === cache {
+                generator.retained = rows
+            } else {
+                cache.reset()
+            }
             released = true
         }
         return GenerationResult(tokens: tokens, statistics: statistics, firstLogits: firstLogits, images: images,

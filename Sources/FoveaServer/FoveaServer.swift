@@ -152,13 +152,14 @@ public struct FoveaServer: Sendable {
 
     static func usage(_ o: InferenceOutcome) -> Usage {
         Usage(promptTokens: o.statistics.promptTokens, completionTokens: o.completionTokens,
-              totalTokens: o.statistics.promptTokens + o.completionTokens)
+              totalTokens: o.statistics.promptTokens + o.completionTokens,
+              promptTokensDetails: ["cached_tokens": o.statistics.promptTokensReused])
     }
 
     static func timings(_ o: InferenceOutcome) -> Timings {
         let s = o.statistics
         let predictedMs = s.decodeSeconds * 1000
-        return Timings(promptN: s.promptTokens, promptMs: (s.imageLoadSeconds + s.timeToFirstToken) * 1000, predictedN: o.completionTokens,
+        return Timings(promptN: s.promptTokens, cacheN: s.promptTokensReused, promptMs: (s.imageLoadSeconds + s.timeToFirstToken) * 1000, predictedN: o.completionTokens,
                        predictedMs: predictedMs, predictedPerSecond: predictedMs > 0 ? Double(o.completionTokens) / (predictedMs / 1000) : 0,
                        visualTokensIn: s.visualTokensIn, visualTokensKept: s.visualTokensOut,
                        imageLoadMs: s.imageLoadSeconds * 1000, visionMs: s.visionSeconds * 1000,

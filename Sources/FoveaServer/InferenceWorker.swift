@@ -106,7 +106,8 @@ public final class InferenceWorker: Sendable {
             run(next)
             // The pool's figures before the running count: a reader that sees no request running
             // sees the blocks it held already returned.
-            metrics.kvPool(held: generator.kvPoolBytesHeld, inUse: generator.kvPoolBytesInUse)
+            metrics.kvPool(held: generator.kvPoolBytesHeld, inUse: generator.kvPoolBytesInUse - generator.kvBytesRetained,
+                           retained: generator.kvBytesRetained)
             metrics.running(0)
         }
     }
@@ -134,8 +135,11 @@ public final class InferenceWorker: Sendable {
                 visionSeconds += now() - t1
                 return e
             }
-            request = GenerationRequest(tokens: job.tokens, images: [], maxNewTokens: job.maxTokens, sampling: job.sampling,
-                                        stopTokens: Set(loaded.model.config.text.eosTokenIds), pruning: job.pruning, kv: job.kv)
+            var r = GenerationRequest(tokens: job.tokens, images: [], maxNewTokens: job.maxTokens, sampling: job.sampling,
+                                      stopTokens: Set(loaded.model.config.text.eosTokenIds), pruning: job.pruning, kv: job.kv)
+            // A follow-up question (the same image, the conversation so far) runs only its new rows.
+            r.reusePrefix = true
+            request = r
             session = try generator.prefill(request, encoded: encoded)
             // The session timed its own vision stage as zero (the images came encoded): put the
             // file decoding and the tower and pruner time measured above in its figures.
@@ -145,7 +149,7 @@ public final class InferenceWorker: Sendable {
             return
         }
         metrics.firstToken(seconds: now() - pending.enqueued)
-        metrics.kvPool(held: generator.kvPoolBytesHeld, inUse: generator.kvPoolBytesInUse)
+        metrics.kvPool(held: generator.kvPoolBytesHeld, inUse: generator.kvPoolBytesInUse, retained: 0)
         events.yield(.started(promptTokens: session.statistics.promptTokens))
         let tokenizer = loaded.tokenizer
         let stops = request.stopTokens

@@ -181,8 +181,11 @@ public struct Usage: Codable, Sendable {
     public var promptTokens: Int
     public var completionTokens: Int
     public var totalTokens: Int
+    /// `cached_tokens`: prompt rows whose KV came from the previous request's prefix.
+    public var promptTokensDetails: [String: Int]?
     enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
+        case promptTokensDetails = "prompt_tokens_details"
     }
 }
 
@@ -192,6 +195,8 @@ public struct Timings: Codable, Sendable {
     /// (image decoding and vision included, as llama-server's multimodal prompt time includes
     /// encoding the image).
     public var promptN: Int
+    /// Prompt rows reused from the previous request's KV (llama-server's `cache_n`).
+    public var cacheN: Int
     public var promptMs: Double
     public var predictedN: Int
     public var predictedMs: Double
@@ -208,7 +213,7 @@ public struct Timings: Codable, Sendable {
     public var method: String
 
     enum CodingKeys: String, CodingKey {
-        case promptN = "prompt_n", promptMs = "prompt_ms", predictedN = "predicted_n", predictedMs = "predicted_ms"
+        case promptN = "prompt_n", cacheN = "cache_n", promptMs = "prompt_ms", predictedN = "predicted_n", predictedMs = "predicted_ms"
         case predictedPerSecond = "predicted_per_second", visualTokensIn = "visual_tokens_in", visualTokensKept = "visual_tokens_kept"
         case imageLoadMs = "image_load_ms", visionMs = "vision_ms", visionCacheHit = "vision_cache_hit", kvBytes = "kv_bytes", method
     }

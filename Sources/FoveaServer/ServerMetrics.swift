@@ -15,6 +15,7 @@ public final class ServerMetrics: Sendable {
         "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds", "vllm:e2e_request_latency_seconds",
         "fovea_visual_tokens_in_total", "fovea_visual_tokens_kept_total", "fovea_vision_cache_hits_total",
         "fovea_vision_cache_misses_total", "fovea_kv_pool_bytes_held", "fovea_kv_pool_bytes_in_use",
+        "fovea_kv_prefix_bytes_retained", "fovea_prompt_tokens_reused_total",
     ]
 
     /// Seconds buckets for the latency histograms: CPU prefill of an image request takes seconds.
@@ -36,21 +37,26 @@ public final class ServerMetrics: Sendable {
     private let cacheMisses = Counter(label: "fovea_vision_cache_misses_total")
     private let poolHeld = Gauge(label: "fovea_kv_pool_bytes_held")
     private let poolInUse = Gauge(label: "fovea_kv_pool_bytes_in_use")
+    private let prefixRetained = Gauge(label: "fovea_kv_prefix_bytes_retained")
+    private let promptReused = Counter(label: "fovea_prompt_tokens_reused_total")
     /// KV bytes that count as a full cache: `kv_cache_usage_perc` is bytes in use over this.
     private let kvCapacityBytes: Int
 
     public init(kvCapacityBytes: Int) {
         self.kvCapacityBytes = max(1, kvCapacityBytes)
-        for g in [running, waitingGauge, kvUsage, poolHeld, poolInUse] { g.record(0) }
-        for c in [promptTokens, generationTokens, success, visualIn, visualKept, cacheHits, cacheMisses] { c.increment(by: 0) }
+        for g in [running, waitingGauge, kvUsage, poolHeld, poolInUse, prefixRetained] { g.record(0) }
+        for c in [promptTokens, generationTokens, success, visualIn, visualKept, cacheHits, cacheMisses, promptReused] { c.increment(by: 0) }
     }
 
     func running(_ n: Int) { running.record(n) }
     func waiting(_ n: Int) { waitingGauge.record(n) }
 
-    func kvPool(held: Int, inUse: Int) {
+    /// `inUse`: blocks running requests hold; `retained`: blocks kept between requests for the
+    /// next one's prefix (free to take, as vLLM counts its cached prefix blocks).
+    func kvPool(held: Int, inUse: Int, retained: Int) {
         poolHeld.record(held)
         poolInUse.record(inUse)
+        prefixRetained.record(retained)
         kvUsage.record(Double(inUse) / Double(kvCapacityBytes))
     }
 
@@ -61,6 +67,7 @@ public final class ServerMetrics: Sendable {
     /// A request's counts; `success` false for one cut off because its client went away.
     func completed(_ s: RunStatistics, completionTokens: Int, success: Bool) {
         promptTokens.increment(by: s.promptTokens)
+        promptReused.increment(by: s.promptTokensReused)
         generationTokens.increment(by: completionTokens)
         visualIn.increment(by: s.visualTokensIn)
         visualKept.increment(by: s.visualTokensOut)

@@ -83,9 +83,11 @@ struct Chat: ParsableCommand {
             default: break
             }
             conversation.ask(line)
-            let request = GenerationRequest(tokens: try tokenizer.encodeChecked(chat.render(conversation.messages)),
+            var request = GenerationRequest(tokens: try tokenizer.encodeChecked(chat.render(conversation.messages)),
                                             images: conversation.images, maxNewTokens: maxTokens, sampling: sampling,
                                             stopTokens: stops, pruning: plan, kv: kvPlan)
+            // Each turn runs only what follows the conversation so far through the LLM.
+            request.reusePrefix = true
             var stream = StreamingDecoder()
             var answer: [UInt8] = []
             let session: GenerationSession

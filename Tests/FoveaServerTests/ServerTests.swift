@@ -7,6 +7,11 @@ import FoveaRuntime
 @testable import FoveaServer
 import FoveaTestSupport
 
+/// A JSON object's integer fields (usage carries a nested object beside them).
+func intFields(_ value: Any) -> [String: Int]? {
+    (value as? [String: Any])?.compactMapValues { $0 as? Int }
+}
+
 /// The answer `fovea generate` gives: the same template, tokenizer, image preprocessing and
 /// session, run in this process, as text without the stop token.
 func referenceAnswer(model: String, question: String, image: String?, method: MethodChoice, maxTokens: Int) throws -> String {
@@ -37,7 +42,7 @@ struct ServerHTTPTests {
 
         let text = try server.curl("/v1/chat/completions", body: chatBody("Hello there", maxTokens: 4))
         #expect(text.status == 200, "\(text.body)")
-        let usage = try #require(text.json["usage"] as? [String: Int])
+        let usage = try #require(text.json["usage"].flatMap(intFields))
         #expect(usage["prompt_tokens"]! > 5 && usage["total_tokens"] == usage["prompt_tokens"]! + usage["completion_tokens"]!)
 
         let picture = try server.curl("/v1/chat/completions", body: chatBody("What color is the square?", image: ServerProcess.image))
@@ -95,7 +100,7 @@ struct ServerHTTPTests {
             #expect(reply.status == 200, "\(reply.body)")
             let expected = try referenceAnswer(model: ServerProcess.smolLM, question: question, image: nil, method: m, maxTokens: 40)
             #expect(reply.content == expected, "\(m.label)")
-            #expect((reply.json["usage"] as? [String: Int])?["completion_tokens"] ?? 0 >= 30, "\(reply.body)")
+            #expect((reply.json["usage"].flatMap(intFields))?["completion_tokens"] ?? 0 >= 30, "\(reply.body)")
         }
     }
 
@@ -121,7 +126,7 @@ struct ServerHTTPTests {
         #expect(finishes.count == 1)
         let last = try #require(chunks.last)
         #expect((last["choices"] as? [Any])?.isEmpty == true)
-        #expect((last["usage"] as? [String: Int])?["prompt_tokens"] ?? 0 > 0)
+        #expect((last["usage"].flatMap(intFields))?["prompt_tokens"] ?? 0 > 0)
         #expect((last["timings"] as? [String: Any])?["visual_tokens_in"] as? Int ?? 0 > 0)
     }
 
@@ -206,6 +211,12 @@ struct ServerHTTPTests {
         let second = try server.curl("/v1/chat/completions", body: chatBody("And its color?", image: ServerProcess.image))
         #expect((first.json["timings"] as? [String: Any])?["vision_cache_hit"] as? Bool == false)
         #expect((second.json["timings"] as? [String: Any])?["vision_cache_hit"] as? Bool == true)
+        // The template and the image's rows come from the first request's KV, and the answer is
+        // the one a fresh generator gives.
+        let details = (second.json["usage"] as? [String: Any])?["prompt_tokens_details"] as? [String: Int]
+        #expect(details?["cached_tokens"] ?? 0 > 100, "\(second.body)")
+        #expect(second.content == (try referenceAnswer(model: ServerProcess.testModel, question: "And its color?", image: ServerProcess.image,
+                                                       method: MethodChoice(), maxTokens: 8)))
         #expect(try server.metric("fovea_vision_cache_hits_total") == 1)
         #expect(try server.metric("fovea_vision_cache_misses_total") == 1)
         // Another before-LLM method is another entry.
@@ -248,7 +259,7 @@ struct ServerHTTPTests {
         kill(server.process.processIdentifier, SIGTERM)
         group.wait()
         #expect(finished?.status == 200, "\(finished?.body ?? "no reply")")
-        #expect((finished?.json["usage"] as? [String: Int])?["completion_tokens"] ?? 0 >= 40, "\(finished?.body ?? "")")
+        #expect((finished?.json["usage"].flatMap(intFields))?["completion_tokens"] ?? 0 >= 40, "\(finished?.body ?? "")")
         #expect(server.stop() == 0)
     }
 }
