@@ -32,14 +32,11 @@ public struct ImageRef: Sendable {
     public var name: String
 }
 
-/// A request as the worker runs it.
+/// A request as the worker runs it: the session's input (its images still as file bytes, which
+/// the worker decodes or finds in the vision cache), the stop strings, and the methods' label.
 public struct InferenceJob: Sendable {
-    public var tokens: [Int]
+    public var request: GenerationRequest
     public var images: [ImageRef]
-    public var pruning: PruningPlan
-    public var kv: KVPlan
-    public var sampling: SamplingParameters
-    public var maxTokens: Int
     public var stop: [String]
     public var method: String
 }
@@ -122,7 +119,7 @@ public final class InferenceWorker: Sendable {
             var loadSeconds = 0.0, visionSeconds = 0.0
             let encoded = try job.images.map { ref -> EncodedImage in
                 let t0 = now()
-                let key = VisionFeatureCache.Key(digest: ref.digest, method: VisionFeatureCache.method(of: job.pruning))
+                let key = VisionFeatureCache.Key(digest: ref.digest, method: VisionFeatureCache.method(of: job.request.pruning))
                 if let hit = visionCache.lookup(key) { metrics.visionCache(hit: true); visionSeconds += now() - t0; return hit }
                 cacheHit = false
                 metrics.visionCache(hit: false)
@@ -130,16 +127,12 @@ public final class InferenceWorker: Sendable {
                 let input = try loaded.requireProcessor()(image)
                 let t1 = now()
                 loadSeconds += t1 - t0
-                let e = try generator.encode([input], plan: job.pruning)[0]
+                let e = try generator.encode([input], plan: job.request.pruning)[0]
                 visionCache.store(e, for: key)
                 visionSeconds += now() - t1
                 return e
             }
-            var r = GenerationRequest(tokens: job.tokens, images: [], maxNewTokens: job.maxTokens, sampling: job.sampling,
-                                      stopTokens: Set(loaded.model.config.text.eosTokenIds), pruning: job.pruning, kv: job.kv)
-            // A follow-up question (the same image, the conversation so far) runs only its new rows.
-            r.reusePrefix = true
-            request = r
+            request = job.request
             session = try generator.prefill(request, encoded: encoded)
             // The session timed its own vision stage as zero (the images came encoded): put the
             // file decoding and the tower and pruner time measured above in its figures.

@@ -139,13 +139,14 @@ public struct RequestPlanner: Sendable {
         guard stop.count <= 4 else { throw APIError.badRequest("stop takes at most 4 sequences", param: "stop") }
 
         let (messages, images) = try conversation(r.messages)
-        guard let tokenizer = loaded.tokenizer else {
+        guard loaded.tokenizer != nil else {
             throw APIError(status: 500, "the model has no tokenizer", type: "server_error")
         }
-        let text = loaded.template.render(messages)
-        let tokens = try tokenizer.encodeChecked(text)
-        let job = InferenceJob(tokens: tokens, images: images, pruning: pruning, kv: kv, sampling: sampling,
-                               maxTokens: min(maxTokens, loaded.model.config.text.maxPositions), stop: stop, method: choice.label)
+        var request = try loaded.request(messages, maxNewTokens: min(maxTokens, loaded.model.config.text.maxPositions),
+                                         sampling: sampling, pruning: pruning, kv: kv)
+        // A follow-up question (the same image, the conversation so far) runs only its new rows.
+        request.reusePrefix = true
+        let job = InferenceJob(request: request, images: images, stop: stop, method: choice.label)
         return (job, r.stream ?? false, r.streamOptions?.includeUsage ?? false, model)
     }
 

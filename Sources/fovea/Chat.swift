@@ -83,9 +83,8 @@ struct Chat: ParsableCommand {
             default: break
             }
             conversation.ask(line)
-            var request = GenerationRequest(tokens: try tokenizer.encodeChecked(chat.render(conversation.messages)),
-                                            images: conversation.images, maxNewTokens: maxTokens, sampling: sampling,
-                                            stopTokens: stops, pruning: plan, kv: kvPlan)
+            var request = try loaded.request(conversation.messages, images: conversation.images, template: chat, maxNewTokens: maxTokens,
+                                             sampling: sampling, pruning: plan, kv: kvPlan)
             // Each turn runs only what follows the conversation so far through the LLM.
             request.reusePrefix = true
             var stream = StreamingDecoder()

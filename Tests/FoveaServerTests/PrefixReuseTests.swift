@@ -18,9 +18,7 @@ struct PrefixReuseTests {
         let loaded: LoadedModel
         let image: ImageInput?
         func request(_ messages: [ChatMessage], images: Int, kv: KVPlan = .full, maxNew: Int = 12, reuse: Bool = true) throws -> GenerationRequest {
-            var r = GenerationRequest(tokens: try loaded.requireTokenizer().encodeChecked(loaded.template.render(messages)),
-                                      images: image.map { Array(repeating: $0, count: images) } ?? [], maxNewTokens: maxNew,
-                                      stopTokens: Set(loaded.model.config.text.eosTokenIds), kv: kv)
+            var r = try loaded.request(messages, images: image.map { Array(repeating: $0, count: images) } ?? [], maxNewTokens: maxNew, kv: kv)
             r.reusePrefix = reuse
             return r
         }

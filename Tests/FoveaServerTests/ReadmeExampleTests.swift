@@ -17,10 +17,8 @@ struct ReadmeExampleTests {
         let loaded = try LoadedModel.load(root + "models/fovea-test-llava-small")
         let tokenizer = try loaded.requireTokenizer()
         let image = try loaded.requireProcessor()(ImageDecoder.decode(path: root + "data/eval/scenes/scene_0000.png"))
-        let prompt = loaded.template.render([ChatMessage(.user, parts: [.image, .text("What is in the picture?")])])
-        let session = try Generator(model: loaded.model).prefill(GenerationRequest(
-            tokens: try tokenizer.encodeChecked(prompt), images: [image], maxNewTokens: 64,
-            stopTokens: Set(loaded.model.config.text.eosTokenIds),
+        let session = try Generator(model: loaded.model).prefill(loaded.request(
+            [ChatMessage(.user, parts: [.image, .text("What is in the picture?")])], images: [image], maxNewTokens: 64,
             pruning: try PruningPlan(parsing: "hired:r=0.2"), kv: try KVPlan(parsing: "avl")))
         while let token = try session.step() { text += tokenizer.decode([token]) }
         let stats = session.finish().statistics

@@ -7,8 +7,6 @@ import FoveaTestSupport
 final class ServerProcess: @unchecked Sendable {   // driven from one test at a time
     static let repo = URL(fileURLWithPath: Fixtures.root()).deletingLastPathComponent().path
     static let testModel = repo + "/models/fovea-test-llava-small"
-    static let smol = repo + "/.cache/models/fovea-dino-smol"
-    static var smolAvailable: Bool { FileManager.default.fileExists(atPath: smol + "/config.json") }
     static let image = repo + "/data/eval/scenes/scene_0000.png"
     /// SmolLM2-135M-Instruct (text only, real weights): long answers, for what needs many tokens.
     static let smolLM = repo + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"

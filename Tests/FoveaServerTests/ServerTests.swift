@@ -15,17 +15,20 @@ func intFields(_ value: Any) -> [String: Int]? {
 /// The answer `fovea generate` gives: the same template, tokenizer, image preprocessing and
 /// session, run in this process, as text without the stop token.
 func referenceAnswer(model: String, question: String, image: String?, method: MethodChoice, maxTokens: Int) throws -> String {
+    try referenceRun(model: model, question: question, image: image, method: method, maxTokens: maxTokens).text
+}
+
+/// The same, with the run's statistics (what the methods kept, the KV they held).
+func referenceRun(model: String, question: String, image: String?, method: MethodChoice, maxTokens: Int) throws
+    -> (text: String, statistics: RunStatistics) {
     let loaded = try LoadedModel.load(model)
-    let tokenizer = try loaded.requireTokenizer()
     var images: [ImageInput] = []
     if let image { images = [try loaded.requireProcessor()(ImageDecoder.decode(path: image))] }
     let parts: [ChatMessage.Part] = (image == nil ? [] : [.image]) + [.text(question)]
-    let tokens = try tokenizer.encodeChecked(loaded.template.render([ChatMessage(.user, parts: parts)]))
     let (pruning, kv) = try method.plans()
-    let stops = Set(loaded.model.config.text.eosTokenIds)
-    let result = try Generator(model: loaded.model).generate(GenerationRequest(
-        tokens: tokens, images: images, maxNewTokens: maxTokens, stopTokens: stops, pruning: pruning, kv: kv))
-    return tokenizer.decode(result.tokens.filter { !stops.contains($0) })
+    let request = try loaded.request([ChatMessage(.user, parts: parts)], images: images, maxNewTokens: maxTokens, pruning: pruning, kv: kv)
+    let result = try Generator(model: loaded.model).generate(request)
+    return (try loaded.requireTokenizer().decode(result.tokens.filter { !request.stopTokens.contains($0) }), result.statistics)
 }
 
 @Suite("fovea serve over HTTP, with curl", .serialized)
@@ -81,9 +84,14 @@ struct ServerHTTPTests {
             let extra = #","fovea":{"prune":"\#(m.prune)","kv":"\#(m.kv)","kv_dtype":"\#(m.kvDtype)"}"#
             let reply = try server.curl("/v1/chat/completions", body: chatBody("Describe the picture.", image: ServerProcess.image, maxTokens: 12, extra: extra))
             #expect(reply.status == 200, "\(m.label): \(reply.body)")
-            let expected = try referenceAnswer(model: ServerProcess.testModel, question: "Describe the picture.", image: ServerProcess.image,
-                                               method: m, maxTokens: 12)
-            #expect(reply.content == expected, "\(m.label)")
+            let expected = try referenceRun(model: ServerProcess.testModel, question: "Describe the picture.", image: ServerProcess.image,
+                                            method: m, maxTokens: 12)
+            #expect(reply.content == expected.text, "\(m.label)")
+            // The method acted as it does in the CLI: the tokens it kept, the KV it held.
+            let timings = reply.json["timings"] as? [String: Any]
+            #expect(timings?["method"] as? String == m.label)
+            #expect(timings?["visual_tokens_kept"] as? Int == expected.statistics.visualTokensOut, "\(m.label)")
+            #expect(timings?["kv_bytes"] as? Int == expected.statistics.kvBytesAllocated, "\(m.label)")
         }
     }
 
@@ -102,6 +110,13 @@ struct ServerHTTPTests {
             #expect(reply.content == expected, "\(m.label)")
             #expect((reply.json["usage"].flatMap(intFields))?["completion_tokens"] ?? 0 >= 30, "\(reply.body)")
         }
+        // `stop`: the answer ends before the first stop string, with finish_reason "stop".
+        let whole = try referenceAnswer(model: ServerProcess.smolLM, question: question, image: nil, method: MethodChoice(), maxTokens: 40)
+        let words = whole.split(separator: " ")
+        let stop = " " + words[words.count / 2]
+        let cut = try server.curl("/v1/chat/completions", body: chatBody(question, maxTokens: 40, extra: #","stop":["\#(stop)"]"#))
+        #expect(cut.content == String(whole[..<whole.range(of: stop)!.lowerBound]), "\(cut.body)")
+        #expect(((cut.json["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) == "stop")
     }
 
     @Test("streaming: a role chunk, content deltas, a finish reason, usage on the last chunk, [DONE]")
